@@ -1,0 +1,32 @@
+// sync: publish staged data as objects and the pending metadata as one
+// journal segment; rebuild a device's index from the vault.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "coffer/util/result.h"
+#include "coffer/vfs/filesystem.h"
+
+namespace coffer::sync {
+
+struct PublishStats {
+    uint64_t objects = 0;
+    uint64_t bytes = 0;      // sealed bytes written to the vault
+    uint64_t ops = 0;        // operations in the segment (0: nothing to do)
+    uint64_t segment_seq = 0;
+};
+
+// Publishes a consistent cut of `fs` to its vault. Idempotent and safe to
+// call while the filesystem is mounted and in use.
+Result<PublishStats> publish(vfs::Filesystem& fs);
+
+struct Status {
+    uint64_t pending_ops = 0;
+    uint64_t staged_bytes = 0;
+    uint64_t last_seq = 0;
+    std::string device;
+};
+Result<Status> status(vfs::Filesystem& fs);
+
+}  // namespace coffer::sync

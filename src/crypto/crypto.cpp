@@ -1,0 +1,178 @@
+#include "coffer/crypto/crypto.h"
+
+#include <sodium.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+namespace coffer::crypto {
+
+namespace {
+RandomSource* g_random = nullptr;
+constexpr char kKdfContext[crypto_kdf_CONTEXTBYTES + 1] = "coffer01";
+}  // namespace
+
+void init() {
+    if (sodium_init() < 0) std::abort();
+}
+
+SecretBytes::SecretBytes(size_t n) : n_(n) {
+    if (n == 0) return;
+    p_ = static_cast<uint8_t*>(sodium_malloc(n));
+    if (!p_) throw std::bad_alloc();
+    std::memset(p_, 0, n);
+}
+SecretBytes SecretBytes::from(ByteSpan data) {
+    SecretBytes s(data.size());
+    if (!data.empty()) std::memcpy(s.p_, data.data(), data.size());
+    return s;
+}
+SecretBytes::SecretBytes(SecretBytes&& o) noexcept : p_(o.p_), n_(o.n_) {
+    o.p_ = nullptr;
+    o.n_ = 0;
+}
+SecretBytes& SecretBytes::operator=(SecretBytes&& o) noexcept {
+    if (this != &o) {
+        if (p_) sodium_free(p_);  // sodium_free wipes before freeing
+        p_ = o.p_;
+        n_ = o.n_;
+        o.p_ = nullptr;
+        o.n_ = 0;
+    }
+    return *this;
+}
+SecretBytes::~SecretBytes() {
+    if (p_) sodium_free(p_);
+}
+SecretBytes SecretBytes::clone() const { return from(span()); }
+void SecretBytes::resize_down(size_t n) {
+    if (n < n_) {
+        sodium_memzero(p_ + n, n_ - n);
+        n_ = n;
+    }
+}
+
+bool equal(ByteSpan a, ByteSpan b) noexcept {
+    if (a.size() != b.size()) return false;
+    if (a.empty()) return true;
+    return sodium_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+SeededRandom::SeededRandom(uint64_t seed) { put_u64le(key_.data(), seed); }
+void SeededRandom::fill(MutByteSpan out) {
+    uint8_t nonce[crypto_stream_chacha20_NONCEBYTES] = {};
+    put_u64le(nonce, counter_++);
+    crypto_stream_chacha20(out.data(), out.size(), nonce, key_.data());
+}
+
+void set_random_source(RandomSource* src) noexcept { g_random = src; }
+void random_bytes(MutByteSpan out) {
+    if (g_random)
+        g_random->fill(out);
+    else
+        randombytes_buf(out.data(), out.size());
+}
+Id128 random_id() {
+    Id128 id;
+    random_bytes(id.b);
+    return id;
+}
+SecretBytes random_key() {
+    SecretBytes k(kKeySize);
+    random_bytes(k.mut_span());
+    return k;
+}
+
+SecretBytes derive(const SecretBytes& master, Subkey id) {
+    SecretBytes out(kKeySize);
+    crypto_kdf_derive_from_key(out.data(), out.size(), static_cast<uint64_t>(id), kKdfContext, master.data());
+    return out;
+}
+
+void seal_into(const SecretBytes& key, ByteSpan plain, ByteSpan aad, uint8_t* out) {
+    random_bytes({out, kNonceSize});
+    unsigned long long clen = 0;
+    crypto_aead_xchacha20poly1305_ietf_encrypt(out + kNonceSize, &clen, plain.data(), plain.size(),
+                                               aad.data(), aad.size(), nullptr, out, key.data());
+}
+Bytes seal(const SecretBytes& key, ByteSpan plain, ByteSpan aad) {
+    Bytes out(plain.size() + kSealOverhead);
+    seal_into(key, plain, aad, out.data());
+    return out;
+}
+Status open_into(const SecretBytes& key, ByteSpan sealed, ByteSpan aad, uint8_t* out) {
+    if (sealed.size() < kSealOverhead) return make_error(Code::corrupt, "sealed box too short");
+    unsigned long long mlen = 0;
+    if (crypto_aead_xchacha20poly1305_ietf_decrypt(out, &mlen, nullptr, sealed.data() + kNonceSize,
+                                                   sealed.size() - kNonceSize, aad.data(), aad.size(),
+                                                   sealed.data(), key.data()) != 0)
+        return make_error(Code::corrupt, "authentication failed");
+    return {};
+}
+Result<Bytes> open(const SecretBytes& key, ByteSpan sealed, ByteSpan aad) {
+    if (sealed.size() < kSealOverhead) return make_error(Code::corrupt, "sealed box too short");
+    Bytes out(sealed.size() - kSealOverhead);
+    COFFER_TRY(open_into(key, sealed, aad, out.data()));
+    return out;
+}
+Result<SecretBytes> open_secret(const SecretBytes& key, ByteSpan sealed, ByteSpan aad) {
+    if (sealed.size() < kSealOverhead) return make_error(Code::corrupt, "sealed box too short");
+    SecretBytes out(sealed.size() - kSealOverhead);
+    COFFER_TRY(open_into(key, sealed, aad, out.data()));
+    return out;
+}
+
+std::array<uint8_t, 32> hash32(ByteSpan msg) {
+    std::array<uint8_t, 32> h{};
+    crypto_generichash(h.data(), h.size(), msg.data(), msg.size(), nullptr, 0);
+    return h;
+}
+void keyed_hash(const SecretBytes& key, ByteSpan msg, MutByteSpan out) {
+    crypto_generichash(out.data(), out.size(), msg.data(), msg.size(), key.data(), key.size());
+}
+std::array<uint8_t, 32> mac32(const SecretBytes& key, ByteSpan msg) {
+    std::array<uint8_t, 32> h{};
+    keyed_hash(key, msg, h);
+    return h;
+}
+
+PwParams insecure_test_params() { return {crypto_pwhash_argon2id_OPSLIMIT_MIN, 64ull << 10}; }
+bool is_insecure(const PwParams& p) { return p.memlimit < kMinSecureMem || p.opslimit < 1; }
+
+Result<SecretBytes> pwhash(const SecretBytes& password, ByteSpan salt16, const PwParams& p) {
+    if (salt16.size() != crypto_pwhash_SALTBYTES) return make_error(Code::invalid, "bad salt size");
+    if (p.opslimit < crypto_pwhash_argon2id_OPSLIMIT_MIN || p.opslimit > (1u << 16) ||
+        p.memlimit < crypto_pwhash_argon2id_MEMLIMIT_MIN || p.memlimit > (4ull << 30))
+        return make_error(Code::invalid, "password hashing parameters out of range");
+    SecretBytes out(kKeySize);
+    if (crypto_pwhash(out.data(), out.size(), reinterpret_cast<const char*>(password.data()), password.size(),
+                      salt16.data(), p.opslimit, static_cast<size_t>(p.memlimit), crypto_pwhash_ALG_ARGON2ID13) != 0)
+        return make_error(Code::no_space, "out of memory while hashing the password");
+    return out;
+}
+
+PwParams calibrate(double target_seconds) {
+    SecretBytes pw = SecretBytes::from(as_bytes("calibration"));
+    uint8_t salt[crypto_pwhash_SALTBYTES] = {};
+    auto time_one = [&](PwParams p) {
+        auto t0 = std::chrono::steady_clock::now();
+        (void)pwhash(pw, salt, p);
+        return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    };
+    // Memory first (it is what makes Argon2id costly for attackers), then passes.
+    PwParams p{1, kMaxCalibratedMem};
+    double t = time_one(p);
+    while (t > target_seconds && p.memlimit > kMinSecureMem) {
+        p.memlimit /= 2;
+        t = time_one(p);
+    }
+    if (t < target_seconds && t > 0) {
+        uint64_t ops = static_cast<uint64_t>(target_seconds / t);
+        p.opslimit = ops < 1 ? 1 : (ops > 64 ? 64 : ops);
+    }
+    return p;
+}
+
+}  // namespace coffer::crypto

@@ -1,0 +1,3 @@
+#include "coffer/cli/cli.h"
+
+int main(int argc, char** argv) { return coffer::cli::main(argc, argv); }
