@@ -4,6 +4,10 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
+
+#include "coffer/crypto/crypto.h"
+#include "coffer/format/header.h"
 
 #include "coffer/util/result.h"
 #include "coffer/vfs/filesystem.h"
@@ -28,5 +32,23 @@ struct Status {
     std::string device;
 };
 Result<Status> status(vfs::Filesystem& fs);
+
+}  // namespace coffer::sync
+
+namespace coffer::store { class Vault; }
+
+namespace coffer::sync {
+
+// Checks every journal segment (chain, authentication), replays the metadata
+// in memory and opens every block of every chunk it references. Problems are
+// listed by file path where one is known; unreferenced objects are reported
+// as orphans (not problems).
+struct FsckReport {
+    uint64_t segments = 0, objects = 0, chunks = 0, files = 0, orphans = 0;
+    std::vector<std::string> tampered;  // "path/in/vault: object … block 3 failed authentication"
+    std::vector<std::string> pending;   // referenced vault files that have not arrived
+    bool clean() const { return tampered.empty() && pending.empty(); }
+};
+Result<FsckReport> fsck(store::Vault& vault, const format::Header& header, const crypto::SecretBytes& master);
 
 }  // namespace coffer::sync
