@@ -54,6 +54,11 @@ VaultId vault_id_for(const crypto::SecretBytes& master);
 // 32 lowercase hex digits naming the vault (first 16 bytes of the id).
 std::string vault_id_short(const VaultId& id);
 
+// Code::invalid unless block_size is a power of two in [4 KiB, 1 MiB] and
+// extent_size a non-zero multiple of it up to 64 MiB (parse_header refuses
+// the same as corrupt).
+Status check_geometry(uint32_t block_size, uint32_t extent_size);
+
 Bytes encode_header(const Header& h, const crypto::SecretBytes& master);
 // Parses structure only (not authenticated yet): Code::corrupt for malformed
 // bytes, Code::unsupported for an unknown version or feature flag.

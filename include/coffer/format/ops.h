@@ -124,5 +124,9 @@ constexpr size_t kMaxName = 255;
 constexpr size_t kMaxSymlink = 4095;
 constexpr size_t kMaxXattrName = 255;
 constexpr size_t kMaxXattrValue = 65536;
+constexpr size_t kMaxWrappedKey = 128;
+constexpr uint32_t kMaxExtents = 1u << 24;
+// Smallest encoded op (type, hlc, empty payload length): bounds op counts.
+constexpr size_t kMinEncodedOp = 1 + 8 + 4;
 
 }  // namespace coffer::format

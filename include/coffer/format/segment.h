@@ -13,6 +13,9 @@ namespace coffer::format {
 
 using Hash32 = std::array<uint8_t, 32>;
 
+// "COFFER" 'J' version(1) device(16) seq(8) prev(32): the AEAD's associated data.
+constexpr size_t kSegmentPrefixSize = 64;
+
 struct VersionEntry {
     Id128 device;
     uint64_t seq = 0;

@@ -22,6 +22,12 @@ crypto::SecretBytes format_recovery_key(const crypto::SecretBytes& key);
 // Code::invalid with a message naming the bad group.
 Result<crypto::SecretBytes> parse_recovery_key(ByteSpan text);
 
+// Code::invalid for parameters out of Argon2id's range, Code::no_space when
+// the memory cannot be had.
+Result<Slot> try_make_password_slot(const crypto::SecretBytes& master, const crypto::SecretBytes& password,
+                                    const crypto::PwParams& params);
+// Same; throws std::invalid_argument where try_make_password_slot fails
+// (parameters must come from calibrate(), insecure_test_params() or a slot).
 Slot make_password_slot(const crypto::SecretBytes& master, const crypto::SecretBytes& password,
                         const crypto::PwParams& params);
 Slot make_recovery_slot(const crypto::SecretBytes& master, const crypto::SecretBytes& recovery_key);

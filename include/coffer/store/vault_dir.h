@@ -36,11 +36,16 @@ public:
     Status write_new(std::string_view rel, ByteSpan data, bool durable = true);
     // Same, but replaces rel atomically (only for coffer.vault).
     Status replace(std::string_view rel, ByteSpan data);
+    // An absent file is not an error (removal is idempotent).
     Status remove(std::string_view rel);
     // fsync a folder (after a batch of write_new with durable=false).
     Status sync_dir(std::string_view rel_dir);
     // Creates the layout of a new vault: objects/ journal/ snapshots/ tmp/.
     Status create_layout();
+
+    // Tests only (not thread-safe): resolve paths by walking components with
+    // O_NOFOLLOW, as on a kernel without openat2 (ENOSYS).
+    static void set_openat2_disabled_for_tests(bool disabled) noexcept;
 
 private:
     VaultDir(std::string path, UniqueFd root) : path_(std::move(path)), root_(std::move(root)) {}

@@ -1,0 +1,53 @@
+// The subcommands of `coffer`, and what several of them share: reading the
+// credentials, unlocking, the state folder, reporting an error.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "coffer/cli/args.h"
+#include "coffer/store/vault.h"
+#include "coffer/vfs/filesystem.h"
+
+namespace coffer::log {
+// Implemented in src/util/log.cpp: also append log lines to `path` ("" stops).
+bool set_file(std::string_view path);
+}  // namespace coffer::log
+
+namespace coffer::cli {
+
+int run_init(const Args& a);
+int run_info(const Args& a);
+int run_passwd(const Args& a);
+int run_mount(const Args& a);     // daemon.cpp
+int run_unmount(const Args& a);
+int run_sync(const Args& a);
+int run_status(const Args& a);
+int run_fsck(const Args& a);
+
+// Prints "coffer: <message>" (plus a hint for some codes) and returns the exit code.
+int report(const Error& e);
+
+// $XDG_DATA_HOME/coffer/<id> (absolute XDG_DATA_HOME only), else $HOME/.local/share/coffer/<id>.
+Result<std::string> default_state_dir(const char* xdg_data_home, const char* home, std::string_view vault_id_short);
+// --state if given, else the default for this vault; created (0700, with parents).
+Result<std::string> resolve_state_dir(const Args& a, const format::Header& header);
+Status make_dirs(const std::string& path, mode_t mode);
+
+// The password or recovery key the arguments name, else a prompt on /dev/tty.
+Result<store::Credentials> read_credentials(const Args& a);
+
+struct OpenedVault {
+    std::unique_ptr<store::Vault> vault;
+    std::unique_ptr<store::Unlocked> unlocked;
+};
+Result<OpenedVault> open_and_unlock(const Args& a);
+
+// Opens the vfs core (no FUSE); the master key is handed over.
+Result<std::unique_ptr<vfs::Filesystem>> open_filesystem(OpenedVault& ov, const std::string& state_dir, bool read_only);
+
+// Disables core dumps and ptrace attach for this process (it holds keys).
+void harden_process();
+
+}  // namespace coffer::cli

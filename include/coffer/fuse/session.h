@@ -1,0 +1,81 @@
+// The FUSE session: mounts a vfs::Filesystem with libfuse3's low-level API
+// and serves it until the loop is asked to stop. This header does not include
+// <fuse_lowlevel.h>: only src/fuse/ does.
+#pragma once
+
+#include <pthread.h>
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "coffer/fuse/ops.h"
+#include "coffer/util/result.h"
+#include "coffer/vfs/filesystem.h"
+
+struct fuse_session;
+
+namespace coffer::fuse {
+
+// Entry and attribute timeouts handed to the kernel, in seconds.
+constexpr double kEntryTimeout = 1.0;
+constexpr double kAttrTimeout = 1.0;
+constexpr unsigned kMaxWrite = 1u << 20;
+constexpr unsigned kMaxReadahead = 1u << 20;
+constexpr unsigned kMaxIdleThreads = 10;
+
+struct SessionOptions {
+    std::string vault_path;  // shown as fsname=coffer:<vault_path>
+    bool read_only = false;
+    bool allow_other = false;
+    bool debug = false;                       // libfuse's request trace on stderr
+    std::vector<std::string> extra_options;   // further -o options, passed to libfuse as they are
+};
+
+// The -o option string libfuse is given (fsname, subtype, default_permissions, …).
+std::string mount_option_string(const SessionOptions& opts);
+
+class Session {
+public:
+    // Creates the libfuse session and mounts it on `mountpoint`. The
+    // filesystem must outlive the session.
+    static Result<std::unique_ptr<Session>> mount(vfs::Filesystem& fs, const std::string& mountpoint,
+                                                  const SessionOptions& opts);
+    ~Session();  // unmounts if still mounted
+    Session(const Session&) = delete;
+    Session& operator=(const Session&) = delete;
+
+    // Serves requests on several threads until request_exit(), a kernel
+    // unmount or a signal handled by the caller ends the loop. Call on the
+    // thread that should receive the wake-up signal (see request_exit).
+    Status run();
+
+    // Thread-safe and async-signal-safe: asks the loop to return. The loop
+    // thread sleeps in sem_wait, so it is woken with kWakeSignal.
+    void request_exit() noexcept;
+    bool loop_running() const noexcept { return running_.load(); }
+    // Not signal-safe: requests exit and waits until run() has returned (or
+    // returns at once when the loop has not started; run() then returns at once).
+    void stop();
+
+    // Unmounts (lazily, as libfuse does). Idempotent, thread-safe.
+    void unmount();
+
+    // The signal used to wake the loop thread (its handler does nothing).
+    static int wake_signal() noexcept;
+
+private:
+    Session() = default;
+    OpsContext ctx_;
+    ::fuse_session* se_ = nullptr;
+    std::mutex unmount_mu_;
+    bool mounted_ = false;
+    std::atomic<bool> running_{false};
+    std::atomic<bool> exit_requested_{false};
+    pthread_t loop_thread_{};
+    std::atomic<bool> have_loop_thread_{false};
+};
+
+}  // namespace coffer::fuse

@@ -1,0 +1,145 @@
+// The local index: the materialised tree of one vault on one device.
+// Names, symlink targets, xattrs and device numbers are stored sealed (the
+// vfs seals them); this layer only stores rows. Schema: src/index/schema.cpp.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "coffer/format/ops.h"
+#include "coffer/format/segment.h"
+#include "coffer/index/db.h"
+
+namespace coffer::index {
+
+using Ino = uint64_t;
+constexpr int kSchemaVersion = 1;
+
+struct NodeRow {
+    Ino ino = 0;
+    Id128 gid;             // global node id
+    uint32_t mode = 0;
+    uint32_t uid = 0, gid_owner = 0;
+    Bytes rdev_sealed;     // sealed u64 for device nodes, else empty
+    uint64_t size = 0;
+    uint32_t nlink = 0;
+    int64_t atime = 0, mtime = 0, ctime = 0;  // ns
+    Bytes link_sealed;     // sealed symlink target
+    uint32_t key_epoch = 0;
+    Bytes wrapped_key;     // the file's data key, wrapped (regular files)
+    Id128 version;         // current published content version
+    bool content_dirty = false;  // content changed since the last publish
+};
+
+struct DirentRow {
+    int64_t id = 0;        // stable cookie for readdir
+    Ino parent = 0;
+    Bytes tag;             // keyed lookup tag of (parent gid, name)
+    Bytes name_sealed;
+    Ino child = 0;
+};
+
+struct XattrRow {
+    Bytes tag;
+    Bytes name_sealed;
+    Bytes value_sealed;
+};
+
+// A range of a file whose current bytes are in the staging log.
+// log == 0 means "zeros" (a punched hole or the tail cut by a truncate).
+struct StagingPiece {
+    uint64_t off = 0, len = 0;
+    uint64_t log = 0;       // staging log file number
+    uint64_t pos = 0;       // where the record starts in the log
+    uint64_t rec_id = 0;    // record id (part of every frame's AAD)
+    uint64_t rec_len = 0;   // plaintext length of the whole record
+    uint64_t skip = 0;      // offset of `off` inside the record's plaintext
+    friend bool operator==(const StagingPiece&, const StagingPiece&) = default;
+    uint64_t end() const { return off + len; }
+};
+
+class Index {
+public:
+    static Result<std::unique_ptr<Index>> open(const std::string& path);
+    Db& db() { return *db_; }
+
+    // ---- meta (key → blob / integer)
+    Result<std::optional<Bytes>> meta(std::string_view key);
+    Status set_meta(std::string_view key, ByteSpan value);
+    Result<int64_t> meta_int(std::string_view key, int64_t dflt);
+    Status set_meta_int(std::string_view key, int64_t value);
+
+    // ---- nodes
+    Result<std::optional<NodeRow>> node(Ino ino);
+    Result<std::optional<Ino>> ino_of(const Id128& gid);
+    Result<Ino> insert_node(const NodeRow& n);  // n.ino == 0: allocate
+    Status update_node(const NodeRow& n);
+    Status update_size_times(Ino ino, uint64_t size, int64_t mtime, int64_t ctime, bool dirty);
+    // Deletes the node and its xattrs, extents and staging pieces.
+    Status delete_node(Ino ino);
+    Result<std::vector<Ino>> orphan_nodes();  // nlink == 0
+    Result<std::vector<Ino>> dirty_nodes();
+    Result<uint64_t> node_count();
+    Result<std::vector<Ino>> regular_files();
+    Result<std::vector<Id128>> referenced_objects();
+
+    // ---- directory entries
+    Result<std::optional<DirentRow>> dirent(Ino parent, ByteSpan tag);
+    Status insert_dirent(Ino parent, ByteSpan tag, ByteSpan name_sealed, Ino child);
+    Status delete_dirent(Ino parent, ByteSpan tag);
+    Status set_dirent_child(Ino parent, ByteSpan tag, Ino child);
+    Result<bool> dir_empty(Ino dir);
+    // Entries with id > after, in id order; stop early when fn returns false.
+    Status list_dirents(Ino parent, int64_t after, const std::function<bool(const DirentRow&)>& fn);
+    Result<std::optional<DirentRow>> first_dirent_of(Ino child);
+
+    // ---- xattrs
+    Result<std::optional<XattrRow>> xattr(Ino ino, ByteSpan tag);
+    Status put_xattr(Ino ino, const XattrRow& x);
+    Status delete_xattr(Ino ino, ByteSpan tag);
+    Result<std::vector<XattrRow>> xattrs(Ino ino);
+
+    // ---- published extents
+    Result<std::vector<format::ExtentRef>> extents(Ino ino, uint64_t first_idx, uint64_t last_idx);
+    Result<std::vector<format::ExtentRef>> all_extents(Ino ino);
+    Status replace_extents(Ino ino, const std::vector<format::ExtentRef>& ext);
+    Status delete_extents_from(Ino ino, uint64_t first_idx);
+
+    // ---- staging map
+    Result<std::vector<StagingPiece>> pieces(Ino ino, uint64_t off, uint64_t end);  // overlapping, sorted
+    Result<std::vector<StagingPiece>> all_pieces(Ino ino);
+    // Makes [p.off, p.end()) come from p, trimming/splitting what overlaps.
+    Status put_piece(Ino ino, const StagingPiece& p);
+    // Drops everything at or beyond `size` (trims a straddling piece).
+    Status cut_pieces(Ino ino, uint64_t size);
+    Status delete_piece_if_same(Ino ino, const StagingPiece& p);
+    Result<bool> log_in_use(uint64_t log);
+    Result<uint64_t> staged_bytes();
+    // Bytes stored for a file (published extents + staged data), for st_blocks.
+    Result<uint64_t> allocated(Ino ino);
+
+    // ---- pending operations (sealed by the vfs) and applied segments
+    Result<int64_t> add_pending(ByteSpan sealed_op);
+    Status pending_ops(int64_t upto, const std::function<void(int64_t seq, ByteSpan sealed)>& fn);
+    Status delete_pending_upto(int64_t seq);
+    Result<uint64_t> pending_count();
+    Status add_segment(const Id128& device, uint64_t seq, ByteSpan hash);
+    Result<std::optional<Bytes>> segment_hash(const Id128& device, uint64_t seq);
+    // The newest applied segment of every device: its seq and hash.
+    Result<std::vector<format::VersionEntry>> heads();
+    // Publish intent: the exact segment bytes, recorded before they are written.
+    Status set_intent(uint64_t seq, ByteSpan bytes);
+    Result<std::optional<std::pair<uint64_t, Bytes>>> intent();
+    Status clear_intent();
+
+private:
+    explicit Index(std::unique_ptr<Db> db) : db_(std::move(db)) {}
+    Status migrate();
+    std::unique_ptr<Db> db_;
+};
+
+}  // namespace coffer::index

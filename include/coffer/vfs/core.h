@@ -1,0 +1,218 @@
+// The vfs implementation, visible to the sync layer (publish, fsck) and to
+// tests. FUSE-free; every public method is thread-safe.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+#include "coffer/format/object.h"
+#include "coffer/format/ops.h"
+#include "coffer/format/segment.h"
+#include "coffer/index/index.h"
+#include "coffer/store/vault.h"
+#include "coffer/util/fd.h"
+#include "coffer/vfs/filesystem.h"
+
+namespace coffer::vfs {
+
+// Plaintext bytes of one staging frame; a write is sealed frame by frame.
+constexpr uint64_t kFrameSize = 16 * 1024;
+
+// Where the bytes of a file range are: taken under the lock, read without it.
+struct ReadPlan {
+    Id128 gid;
+    uint32_t key_epoch = 0;
+    std::shared_ptr<const crypto::SecretBytes> key;
+    std::vector<index::StagingPiece> pieces;            // sorted, non-overlapping
+    std::vector<std::shared_ptr<UniqueFd>> piece_fds;   // the staging log of each piece
+    std::vector<format::ExtentRef> extents;             // sorted by index
+};
+
+// What publish needs of one file, captured under the lock.
+struct NodeCut {
+    Ino ino = 0;
+    uint64_t size = 0;
+    int64_t mtime = 0, ctime = 0;
+    Id128 version;
+    Bytes wrapped_key;
+    ReadPlan plan;  // the whole file
+};
+
+struct Cut {
+    std::vector<NodeCut> nodes;
+    std::vector<format::Op> ops;
+    int64_t ops_upto = 0;   // pending_ops rows included
+    uint64_t seq = 0;       // the segment this publish writes
+    format::Hash32 prev{};  // hash of this device's previous segment
+    format::Hlc hlc = 0;
+};
+
+class Core final : public Filesystem {
+public:
+    Core(store::Vault& vault, format::Header header, crypto::SecretBytes master, Options opts);
+    ~Core() override;
+    Status start();  // opens local state, replays the vault, starts the committer
+
+    // ---- Filesystem
+    Result<Attr> lookup(Ino parent, std::string_view name) override;
+    void forget(Ino ino, uint64_t nlookup) override;
+    Result<Attr> getattr(Ino ino) override;
+    Result<Attr> setattr(Ino ino, const SetAttrReq& req, const Ctx& ctx) override;
+    Result<std::string> readlink(Ino ino) override;
+    Result<Attr> mknod(Ino parent, std::string_view name, uint32_t mode, uint64_t rdev, const Ctx& ctx) override;
+    Result<Attr> mkdir(Ino parent, std::string_view name, uint32_t mode, const Ctx& ctx) override;
+    Result<Attr> symlink(Ino parent, std::string_view name, std::string_view target, const Ctx& ctx) override;
+    Result<Attr> link(Ino ino, Ino new_parent, std::string_view new_name) override;
+    Status unlink(Ino parent, std::string_view name) override;
+    Status rmdir(Ino parent, std::string_view name) override;
+    Status rename(Ino parent, std::string_view name, Ino new_parent, std::string_view new_name,
+                  unsigned flags) override;
+    Result<uint64_t> open(Ino ino, int flags) override;
+    Result<Created> create(Ino parent, std::string_view name, uint32_t mode, int flags, const Ctx& ctx) override;
+    Result<size_t> read(Ino ino, uint64_t fh, uint64_t off, size_t size, uint8_t* out) override;
+    Result<size_t> write(Ino ino, uint64_t fh, uint64_t off, ByteSpan data) override;
+    Status flush(Ino ino, uint64_t fh) override;
+    Status release(Ino ino, uint64_t fh) override;
+    Status fsync(Ino ino, uint64_t fh, bool datasync) override;
+    Status fallocate(Ino ino, uint64_t fh, int mode, uint64_t off, uint64_t len) override;
+    Result<uint64_t> lseek(Ino ino, uint64_t fh, uint64_t off, int whence) override;
+    Result<uint64_t> opendir(Ino ino) override;
+    Status readdir(Ino ino, uint64_t fh, uint64_t offset, bool plus, const DirFiller& fill) override;
+    Status releasedir(Ino ino, uint64_t fh) override;
+    Status fsyncdir(Ino ino, uint64_t fh) override;
+    Result<StatFs> statfs() override;
+    Status setxattr(Ino ino, std::string_view name, ByteSpan value, int flags) override;
+    Result<Bytes> getxattr(Ino ino, std::string_view name) override;
+    Result<std::vector<std::string>> listxattr(Ino ino) override;
+    Status removexattr(Ino ino, std::string_view name) override;
+    Status flush_all() override;
+    bool read_only() const override { return opts_.read_only; }
+
+    // ---- for sync (publish) and fsck
+    store::Vault& vault() { return vault_; }
+    const format::Header& header() const { return header_; }
+    const Id128& device() const { return device_; }
+    const crypto::SecretBytes& journal_key() const { return journal_key_; }
+    std::mutex& publish_mutex() { return publish_mu_; }
+    // Finishes a publish that a crash interrupted (its intent is recorded).
+    Status finish_interrupted_publish();
+    Result<Cut> take_cut();
+    // Reads [off, off+len) of a file as it was at the cut (zeros for holes).
+    Status read_cut(const NodeCut& n, uint64_t off, uint64_t len, uint8_t* out);
+    // Records the intent, updates the index for what was published, commits durably.
+    Status commit_publish(const Cut& cut, const std::vector<std::vector<format::ExtentRef>>& new_extents,
+                          const std::vector<Id128>& new_versions, ByteSpan segment_bytes);
+    // Writes the intent's segment file and clears the intent.
+    Status write_intent_segment();
+    Result<uint64_t> pending_ops_count();
+    Result<uint64_t> staged_bytes();
+    uint64_t last_seq();
+    // Newest applied segment of every device (the version vector of a new segment).
+    std::vector<format::VersionEntry> heads();
+    Result<std::vector<Ino>> regular_files();
+    Result<std::vector<Id128>> referenced_objects();
+    // Path of a node for messages ("docs/a.txt"), best effort.
+    std::string path_of(Ino ino);
+
+    // Applies one journal operation to the index (local and replayed ops alike).
+    Status apply_op(const format::Op& op);
+
+private:
+    struct Handle {
+        Ino ino = 0;
+        int flags = 0;
+    };
+    struct Log {
+        uint64_t id = 0;
+        std::shared_ptr<UniqueFd> fd;
+        std::atomic<uint64_t> end{0};
+    };
+    // A SAVEPOINT around one operation inside the open batch transaction:
+    // an operation that fails half-way leaves nothing behind.
+    class OpScope {
+    public:
+        explicit OpScope(Core& c) : c_(c) {}
+        OpScope(const OpScope&) = delete;
+        OpScope& operator=(const OpScope&) = delete;
+        ~OpScope();
+        Status begin();
+        Status commit();
+
+    private:
+        Core& c_;
+        bool open_ = false;
+    };
+
+    // locked helpers (mu_ held)
+    Result<index::NodeRow> node_locked(Ino ino);
+    Result<Attr> attr_locked(Ino ino);
+    Attr attr_of(const index::NodeRow& n);
+    Bytes tag_for(const Id128& parent, std::string_view name);
+    Bytes seal_name(const Id128& parent, std::string_view name);
+    Result<std::string> open_name(const Id128& parent, ByteSpan sealed);
+    format::Hlc next_hlc();
+    Status record(format::Op op);  // apply + remember as pending
+    Status ensure_tx();
+    Status commit_locked(bool durable);
+    void maybe_delete(Ino ino);
+    Result<Attr> make_node(Ino parent, std::string_view name, uint32_t mode, uint64_t rdev,
+                           std::string_view target, const Ctx& ctx);
+    Result<std::pair<Ino, index::NodeRow>> entry_locked(Ino parent, std::string_view name);
+    Status check_writable() const;
+    Status truncate_locked(index::NodeRow& n, uint64_t size);
+    Result<std::shared_ptr<const crypto::SecretBytes>> file_key_locked(const index::NodeRow& n);
+    Result<std::shared_ptr<UniqueFd>> log_fd(uint64_t log);
+    Status open_log(uint64_t id);
+    Status rotate_log();
+    void drop_unused_logs();
+    Status replay_vault();
+    Status apply_segment(const format::Segment& seg, ByteSpan bytes);
+    void committer_loop();
+
+    // content (content.cpp): assemble plaintext from staging and extents
+    Result<ReadPlan> plan_locked(const index::NodeRow& n, uint64_t off, uint64_t end);
+    Status read_plan(const ReadPlan& plan, uint64_t off, uint64_t len, uint8_t* out,
+                     const std::function<std::string()>& what);
+    Status read_extent(const crypto::SecretBytes& key, uint32_t key_epoch, const format::ExtentRef& e,
+                       uint64_t from, uint64_t to, uint8_t* out, const std::function<std::string()>& what);
+    Result<std::shared_ptr<UniqueFd>> object_fd(const Id128& id);
+
+    store::Vault& vault_;
+    format::Header header_;
+    crypto::SecretBytes master_;
+    Options opts_;
+    crypto::SecretBytes names_key_, tag_key_, fkey_wrap_, local_key_, journal_key_;
+
+    std::mutex mu_;
+    std::unique_ptr<index::Index> ix_;
+    UniqueFd lock_fd_;
+    Id128 device_;
+    format::Hlc hlc_last_ = 0;
+    bool tx_open_ = false;
+    Error deferred_error_;
+    bool has_deferred_error_ = false;
+    std::unordered_map<Ino, uint64_t> lookups_;
+    std::unordered_map<Ino, uint32_t> open_count_;
+    std::unordered_map<uint64_t, Handle> handles_;
+    uint64_t next_fh_ = 1;
+    std::unordered_map<Ino, std::shared_ptr<const crypto::SecretBytes>> keys_;
+    Log log_;
+    std::map<uint64_t, std::shared_ptr<UniqueFd>> old_logs_;
+    std::atomic<uint64_t> next_rec_{0};
+
+    std::mutex obj_mu_;
+    std::unordered_map<std::string, std::shared_ptr<UniqueFd>> objects_;
+
+    std::mutex publish_mu_;
+    std::mutex commit_mu_;
+    std::condition_variable commit_cv_;
+    bool stop_ = false;
+    std::thread committer_;
+};
+
+}  // namespace coffer::vfs

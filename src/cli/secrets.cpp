@@ -1,0 +1,164 @@
+// Passwords and recovery keys in and out of the process.
+#include "coffer/cli/secrets.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "coffer/format/slots.h"
+
+namespace coffer::cli {
+
+const char* const kRecoveryKeyWarning =
+    "Write this recovery key down and keep it away from this computer. If you lose both "
+    "your password and this key, your files are gone for good — nobody, not even the coffer "
+    "developers, can get them back.";
+
+Result<crypto::SecretBytes> read_secret_file(const std::string& path) {
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
+    if (!fd) return sys_error(errno, "cannot open " + path);
+    struct stat st{};
+    if (::fstat(fd.get(), &st) != 0) return sys_error(errno, "cannot stat " + path);
+    if (S_ISDIR(st.st_mode)) return make_error(Code::usage, path + " is a directory");
+    // Read into a buffer one byte larger than allowed to notice an oversized file.
+    crypto::SecretBytes buf(kMaxSecretFile + 1);
+    size_t got = 0;
+    while (got < buf.size()) {
+        ssize_t n = ::read(fd.get(), buf.data() + got, buf.size() - got);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return sys_error(errno, "cannot read " + path);
+        }
+        if (n == 0) break;
+        got += static_cast<size_t>(n);
+    }
+    if (got > kMaxSecretFile) return make_error(Code::usage, path + " is too large for a password or key file");
+    buf.resize_down(got);
+    return buf;
+}
+
+Result<crypto::SecretBytes> read_password_file(const std::string& path) {
+    COFFER_ASSIGN(crypto::SecretBytes buf, read_secret_file(path));
+    const void* nl = buf.empty() ? nullptr : std::memchr(buf.data(), '\n', buf.size());
+    if (nl) buf.resize_down(static_cast<size_t>(static_cast<const uint8_t*>(nl) - buf.data()));
+    if (buf.empty()) return make_error(Code::usage, "the password file " + path + " has an empty first line");
+    return buf;
+}
+
+Result<crypto::SecretBytes> read_recovery_key_file(const std::string& path) {
+    COFFER_ASSIGN(crypto::SecretBytes text, read_secret_file(path));
+    auto key = format::parse_recovery_key(text.span());
+    if (!key.ok()) {
+        Error e = std::move(key).error();
+        e.context = path + ": " + e.context;
+        return e;
+    }
+    return std::move(key).value();
+}
+
+namespace {
+
+// Restores the terminal's settings when it goes out of scope.
+class EchoOff {
+public:
+    explicit EchoOff(int fd) : fd_(fd) {
+        if (::tcgetattr(fd_, &saved_) != 0) return;
+        struct termios t = saved_;
+        t.c_lflag &= ~static_cast<tcflag_t>(ECHO | ECHONL);
+        t.c_lflag |= ICANON;
+        active_ = ::tcsetattr(fd_, TCSAFLUSH, &t) == 0;
+    }
+    ~EchoOff() {
+        if (active_) ::tcsetattr(fd_, TCSAFLUSH, &saved_);
+    }
+    EchoOff(const EchoOff&) = delete;
+    EchoOff& operator=(const EchoOff&) = delete;
+
+private:
+    int fd_;
+    struct termios saved_{};
+    bool active_ = false;
+};
+
+void tty_write(int fd, std::string_view s) { (void)write_all(fd, as_bytes(s)); }
+
+Result<crypto::SecretBytes> read_tty_line(int fd, const std::string& prompt) {
+    tty_write(fd, prompt);
+    crypto::SecretBytes buf(kMaxPassword);
+    size_t got = 0;
+    {
+        EchoOff guard(fd);
+        for (;;) {
+            uint8_t c;
+            ssize_t n = ::read(fd, &c, 1);
+            if (n < 0) {
+                if (errno == EINTR) continue;
+                tty_write(fd, "\n");
+                return sys_error(errno, "cannot read the password from the terminal");
+            }
+            if (n == 0 || c == '\n' || c == '\r') break;
+            if (got == buf.size()) {
+                tty_write(fd, "\n");
+                return make_error(Code::usage, "password too long");
+            }
+            buf.data()[got++] = c;
+        }
+    }
+    tty_write(fd, "\n");
+    buf.resize_down(got);
+    return buf;
+}
+
+Result<UniqueFd> open_tty() {
+    UniqueFd fd(::open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY));
+    if (!fd) return make_error(Code::usage, "no terminal to ask for the password: use --password-file");
+    return fd;
+}
+
+}  // namespace
+
+Result<crypto::SecretBytes> prompt_password(const std::string& prompt) {
+    COFFER_ASSIGN(UniqueFd tty, open_tty());
+    return read_tty_line(tty.get(), prompt);
+}
+
+Result<crypto::SecretBytes> prompt_new_password(const std::string& prompt) {
+    COFFER_ASSIGN(UniqueFd tty, open_tty());
+    COFFER_ASSIGN(crypto::SecretBytes first, read_tty_line(tty.get(), prompt));
+    if (first.empty()) return make_error(Code::usage, "the password must not be empty");
+    COFFER_ASSIGN(crypto::SecretBytes second, read_tty_line(tty.get(), "Repeat the password: "));
+    if (!crypto::equal(first.span(), second.span()))
+        return make_error(Code::usage, "the two passwords differ");
+    return first;
+}
+
+Result<UniqueFd> create_recovery_key_file(const std::string& path) {
+    UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+    if (!fd) {
+        int err = errno;
+        if (err == EEXIST) return make_error(Code::exists, path + " already exists; coffer will not overwrite it");
+        return sys_error(err, "cannot create " + path);
+    }
+    // The umask may only have removed bits; make sure of 0600 anyway.
+    (void)::fchmod(fd.get(), 0600);
+    return fd;
+}
+
+Status write_all(int fd, ByteSpan data) {
+    size_t done = 0;
+    while (done < data.size()) {
+        ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return sys_error(errno, "write failed");
+        }
+        done += static_cast<size_t>(n);
+    }
+    return {};
+}
+
+}  // namespace coffer::cli

@@ -1,0 +1,550 @@
+// Low-level FUSE trampolines: each turns a request into one vfs call and its
+// result into one reply. Errors become errno here and nowhere else.
+#define FUSE_USE_VERSION 34
+#include <fuse_lowlevel.h>
+
+#include <fcntl.h>
+#include <sys/statvfs.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <exception>
+#include <memory>
+#include <new>
+#include <string>
+
+#include "coffer/fuse/ops.h"
+#include "coffer/fuse/session.h"
+#include "coffer/util/log.h"
+
+namespace coffer::fuse {
+namespace {
+
+OpsContext& context(fuse_req_t req) { return *static_cast<OpsContext*>(fuse_req_userdata(req)); }
+vfs::Filesystem& fs_of(fuse_req_t req) { return *context(req).fs; }
+
+vfs::Ctx ctx_of(fuse_req_t req) {
+    const fuse_ctx* c = fuse_req_ctx(req);
+    return vfs::Ctx{c->uid, c->gid, c->umask};
+}
+
+void to_stat(const vfs::Attr& a, struct stat& st) {
+    st = {};
+    st.st_ino = a.ino;
+    st.st_mode = a.mode;
+    st.st_nlink = a.nlink;
+    st.st_uid = a.uid;
+    st.st_gid = a.gid;
+    st.st_rdev = a.rdev;
+    st.st_size = static_cast<off_t>(a.size);
+    st.st_blocks = static_cast<blkcnt_t>(a.blocks);
+    st.st_blksize = 4096;
+    st.st_atim = a.atime;
+    st.st_mtim = a.mtime;
+    st.st_ctim = a.ctime;
+}
+
+fuse_entry_param entry_of(const vfs::Attr& a) {
+    fuse_entry_param e{};
+    e.ino = a.ino;
+    e.generation = 0;
+    to_stat(a, e.attr);
+    e.attr_timeout = kAttrTimeout;
+    e.entry_timeout = kEntryTimeout;
+    return e;
+}
+
+// The one place an Error becomes an errno. Tampering and missing vault files
+// are logged (the vfs message names the file); ordinary errors are not.
+void reply_error(fuse_req_t req, const char* op, const Error& e) {
+    switch (e.code) {
+        case Code::corrupt:
+        case Code::internal:
+        case Code::rolled_back:
+            log::error(std::string(op) + ": " + e.message());
+            break;
+        case Code::pending:
+            log::warn(std::string(op) + ": " + e.message());
+            break;
+        case Code::io:
+            log::warn(std::string(op) + ": " + e.message());
+            break;
+        default:
+            break;
+    }
+    fuse_reply_err(req, e.to_errno());
+}
+
+// Runs `fn`, which replies on success and returns the Error otherwise.
+template <class Fn>
+void guarded(fuse_req_t req, const char* op, Fn&& fn) noexcept {
+    try {
+        Status st = fn();
+        if (!st.ok()) reply_error(req, op, st.error());
+    } catch (const std::bad_alloc&) {
+        fuse_reply_err(req, ENOMEM);
+    } catch (const std::exception& ex) {
+        log::error(std::string(op) + ": unexpected exception: " + ex.what());
+        fuse_reply_err(req, EIO);
+    } catch (...) {
+        log::error(std::string(op) + ": unexpected exception");
+        fuse_reply_err(req, EIO);
+    }
+}
+
+bool refuse_if_read_only(fuse_req_t req) {
+    if (!context(req).read_only) return false;
+    fuse_reply_err(req, EROFS);
+    return true;
+}
+
+// A new node's entry; if the kernel did not take it (interrupted request),
+// give back the lookup count the vfs added.
+void reply_new_entry(fuse_req_t req, const vfs::Attr& a) {
+    fuse_entry_param e = entry_of(a);
+    if (fuse_reply_entry(req, &e) != 0) fs_of(req).forget(a.ino, 1);
+}
+
+// ---- the operations ----
+
+void op_init(void*, fuse_conn_info* conn) {
+    if (conn->capable & FUSE_CAP_READDIRPLUS) conn->want |= FUSE_CAP_READDIRPLUS;
+    // Without atomic O_TRUNC the kernel sends setattr(size=0) for open(O_TRUNC),
+    // so truncation goes through the one path that records it. Splice adds
+    // nothing for sealed data; killpriv is left to the kernel.
+    conn->want &= ~(FUSE_CAP_ATOMIC_O_TRUNC | FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE |
+                    FUSE_CAP_SPLICE_MOVE | FUSE_CAP_HANDLE_KILLPRIV | FUSE_CAP_WRITEBACK_CACHE);
+    conn->max_write = kMaxWrite;
+    conn->max_readahead = kMaxReadahead;
+}
+
+void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
+    guarded(req, "lookup", [&]() -> Status {
+        auto r = fs_of(req).lookup(parent, name);
+        if (!r.ok()) {
+            if (r.error().code != Code::not_found) return std::move(r).error();
+            // Negative entry: the kernel may cache the absence as long as a positive one.
+            fuse_entry_param e{};
+            e.entry_timeout = kEntryTimeout;
+            fuse_reply_entry(req, &e);
+            return {};
+        }
+        reply_new_entry(req, *r);
+        return {};
+    });
+}
+
+void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
+    try {
+        fs_of(req).forget(ino, nlookup);
+    } catch (...) {
+        log::error("forget: unexpected exception");
+    }
+    fuse_reply_none(req);
+}
+
+void op_forget_multi(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
+    try {
+        for (size_t i = 0; i < count; ++i) fs_of(req).forget(forgets[i].ino, forgets[i].nlookup);
+    } catch (...) {
+        log::error("forget: unexpected exception");
+    }
+    fuse_reply_none(req);
+}
+
+void op_getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
+    guarded(req, "getattr", [&]() -> Status {
+        COFFER_ASSIGN(vfs::Attr a, fs_of(req).getattr(ino));
+        struct stat st;
+        to_stat(a, st);
+        fuse_reply_attr(req, &st, kAttrTimeout);
+        return {};
+    });
+}
+
+void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info* fi) {
+    if (refuse_if_read_only(req)) return;
+    guarded(req, "setattr", [&]() -> Status {
+        vfs::SetAttrReq r;
+        if (to_set & FUSE_SET_ATTR_MODE) r.mode = attr->st_mode & 07777;
+        if (to_set & FUSE_SET_ATTR_UID) r.uid = attr->st_uid;
+        if (to_set & FUSE_SET_ATTR_GID) r.gid = attr->st_gid;
+        if (to_set & FUSE_SET_ATTR_SIZE) r.size = static_cast<uint64_t>(attr->st_size);
+        if (to_set & FUSE_SET_ATTR_ATIME_NOW) {
+            r.atime = vfs::SetAttrReq::Time::now;
+        } else if (to_set & FUSE_SET_ATTR_ATIME) {
+            r.atime = vfs::SetAttrReq::Time::set;
+            r.atime_val = attr->st_atim;
+        }
+        if (to_set & FUSE_SET_ATTR_MTIME_NOW) {
+            r.mtime = vfs::SetAttrReq::Time::now;
+        } else if (to_set & FUSE_SET_ATTR_MTIME) {
+            r.mtime = vfs::SetAttrReq::Time::set;
+            r.mtime_val = attr->st_mtim;
+        }
+        if (fi) r.fh = fi->fh;
+        COFFER_ASSIGN(vfs::Attr a, fs_of(req).setattr(ino, r, ctx_of(req)));
+        struct stat st;
+        to_stat(a, st);
+        fuse_reply_attr(req, &st, kAttrTimeout);
+        return {};
+    });
+}
+
+void op_readlink(fuse_req_t req, fuse_ino_t ino) {
+    guarded(req, "readlink", [&]() -> Status {
+        COFFER_ASSIGN(std::string target, fs_of(req).readlink(ino));
+        fuse_reply_readlink(req, target.c_str());
+        return {};
+    });
+}
+
+void op_mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev) {
+    if (refuse_if_read_only(req)) return;
+    guarded(req, "mknod", [&]() -> Status {
+        COFFER_ASSIGN(vfs::Attr a, fs_of(req).mknod(parent, name, mode, rdev, ctx_of(req)));
+        reply_new_entry(req, a);
+        return {};
+    });
+}
+
+void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
+    if (refuse_if_read_only(req)) return;
+    guarded(req, "mkdir", [&]() -> Status {
+        COFFER_ASSIGN(vfs::Attr a, fs_of(req).mkdir(parent, name, mode, ctx_of(req)));
+        reply_new_entry(req, a);
+        return {};
+    });
+}
+
+void op_symlink(fuse_req_t req, const char* target, fuse_ino_t parent, const char* name) {
+    if (refuse_if_read_only(req)) return;
+    guarded(req, "symlink", [&]() -> Status {
+        COFFER_ASSIGN(vfs::Attr a, fs_of(req).symlink(parent, name, target, ctx_of(req)));
+        reply_new_entry(req, a);
+        return {};
+    });
+}
+
+void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t new_parent, const char* new_name) {
+    if (refuse_if_read_only(req)) return;
+    guarded(req, "link", [&]() -> Status {
+        COFFER_ASSIGN(vfs::Attr a, fs_of(req).link(ino, new_parent, new_name));
+        reply_new_entry(req, a);
+        return {};
+    });
+}
+
+void op_unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
+    if (refuse_if_read_only(req)) return;
+    guarded(req, "unlink", [&]() -> Status {
+        COFFER_TRY(fs_of(req).unlink(parent, name));
+        fuse_reply_err(req, 0);
+        return {};
+    });
+}
+
+void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
+    if (refuse_if_read_only(req)) return;
+    guarded(req, "rmdir", [&]() -> Status {
+        COFFER_TRY(fs_of(req).rmdir(parent, name));
+        fuse_reply_err(req, 0);
+        return {};
+    });
+}
+
+void op_rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t new_parent,
+               const char* new_name, unsigned int flags) {
+    if (refuse_if_read_only(req)) return;
+    guarded(req, "rename", [&]() -> Status {
+        COFFER_TRY(fs_of(req).rename(parent, name, new_parent, new_name, flags));
+        fuse_reply_err(req, 0);
+        return {};
+    });
+}
+
+bool opens_for_writing(int flags) { return (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC); }
+
+void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+    if (opens_for_writing(fi->flags) && refuse_if_read_only(req)) return;
+    guarded(req, "open", [&]() -> Status {
+        COFFER_ASSIGN(uint64_t fh, fs_of(req).open(ino, fi->flags));
+        fi->fh = fh;
+        if (fuse_reply_open(req, fi) != 0) (void)fs_of(req).release(ino, fh);
+        return {};
+    });
+}
+
+void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi) {
+    if (refuse_if_read_only(req)) return;
+    guarded(req, "create", [&]() -> Status {
+        COFFER_ASSIGN(vfs::Filesystem::Created c, fs_of(req).create(parent, name, mode, fi->flags, ctx_of(req)));
+        fi->fh = c.fh;
+        fuse_entry_param e = entry_of(c.attr);
+        if (fuse_reply_create(req, &e, fi) != 0) {
+            (void)fs_of(req).release(c.attr.ino, c.fh);
+            fs_of(req).forget(c.attr.ino, 1);
+        }
+        return {};
+    });
+}
+
+void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
+    guarded(req, "read", [&]() -> Status {
+        auto buf = std::make_unique_for_overwrite<uint8_t[]>(std::max<size_t>(size, 1));
+        COFFER_ASSIGN(size_t n, fs_of(req).read(ino, fi->fh, static_cast<uint64_t>(off), size, buf.get()));
+        fuse_reply_buf(req, reinterpret_cast<const char*>(buf.get()), n);
+        return {};
+    });
+}
+
+void op_write(fuse_req_t req, fuse_ino_t ino, const char* data, size_t size, off_t off, fuse_file_info* fi) {
+    if (refuse_if_read_only(req)) return;
+    guarded(req, "write", [&]() -> Status {
+        ByteSpan bytes(reinterpret_cast<const uint8_t*>(data), size);
+        COFFER_ASSIGN(size_t n, fs_of(req).write(ino, fi->fh, static_cast<uint64_t>(off), bytes));
+        fuse_reply_write(req, n);
+        return {};
+    });
+}
+
+void op_flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+    guarded(req, "flush", [&]() -> Status {
+        COFFER_TRY(fs_of(req).flush(ino, fi->fh));
+        fuse_reply_err(req, 0);
+        return {};
+    });
+}
+
+void op_release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+    guarded(req, "release", [&]() -> Status {
+        COFFER_TRY(fs_of(req).release(ino, fi->fh));
+        fuse_reply_err(req, 0);
+        return {};
+    });
+}
+
+void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi) {
+    guarded(req, "fsync", [&]() -> Status {
+        COFFER_TRY(fs_of(req).fsync(ino, fi->fh, datasync != 0));
+        fuse_reply_err(req, 0);
+        return {};
+    });
+}
+
+void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len, fuse_file_info* fi) {
+    if (refuse_if_read_only(req)) return;
+    guarded(req, "fallocate", [&]() -> Status {
+        COFFER_TRY(fs_of(req).fallocate(ino, fi->fh, mode, static_cast<uint64_t>(off), static_cast<uint64_t>(len)));
+        fuse_reply_err(req, 0);
+        return {};
+    });
+}
+
+void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, fuse_file_info* fi) {
+    guarded(req, "lseek", [&]() -> Status {
+        COFFER_ASSIGN(uint64_t pos, fs_of(req).lseek(ino, fi->fh, static_cast<uint64_t>(off), whence));
+        fuse_reply_lseek(req, static_cast<off_t>(pos));
+        return {};
+    });
+}
+
+void op_opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+    guarded(req, "opendir", [&]() -> Status {
+        COFFER_ASSIGN(uint64_t fh, fs_of(req).opendir(ino));
+        fi->fh = fh;
+        if (fuse_reply_open(req, fi) != 0) (void)fs_of(req).releasedir(ino, fh);
+        return {};
+    });
+}
+
+// Fills a reply buffer of the size the kernel asked for; the filler says
+// "full" (false) for the first entry that does not fit.
+void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi, bool plus) {
+    guarded(req, plus ? "readdirplus" : "readdir", [&]() -> Status {
+        auto buf = std::make_unique_for_overwrite<char[]>(std::max<size_t>(size, 1));
+        size_t pos = 0;
+        vfs::DirFiller fill = [&](const vfs::DirEntry& e, const vfs::Attr* attr, uint64_t next) -> bool {
+            size_t room = size - pos;
+            size_t need;
+            if (plus) {
+                fuse_entry_param ep{};
+                if (attr) {
+                    ep = entry_of(*attr);
+                } else {
+                    // No attributes: nodeid 0 tells the kernel not to link the entry.
+                    ep.attr.st_ino = e.ino;
+                    ep.attr.st_mode = e.mode;
+                }
+                need = fuse_add_direntry_plus(req, buf.get() + pos, room, e.name.c_str(), &ep,
+                                              static_cast<off_t>(next));
+            } else {
+                struct stat st{};
+                st.st_ino = e.ino;
+                st.st_mode = e.mode;
+                need = fuse_add_direntry(req, buf.get() + pos, room, e.name.c_str(), &st, static_cast<off_t>(next));
+            }
+            if (need > room) return false;
+            pos += need;
+            return true;
+        };
+        COFFER_TRY(fs_of(req).readdir(ino, fi->fh, static_cast<uint64_t>(off), plus, fill));
+        fuse_reply_buf(req, buf.get(), pos);
+        return {};
+    });
+}
+
+void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
+    do_readdir(req, ino, size, off, fi, false);
+}
+
+void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
+    do_readdir(req, ino, size, off, fi, true);
+}
+
+void op_releasedir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+    guarded(req, "releasedir", [&]() -> Status {
+        COFFER_TRY(fs_of(req).releasedir(ino, fi->fh));
+        fuse_reply_err(req, 0);
+        return {};
+    });
+}
+
+void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int, fuse_file_info* fi) {
+    guarded(req, "fsyncdir", [&]() -> Status {
+        COFFER_TRY(fs_of(req).fsyncdir(ino, fi->fh));
+        fuse_reply_err(req, 0);
+        return {};
+    });
+}
+
+void op_statfs(fuse_req_t req, fuse_ino_t) {
+    guarded(req, "statfs", [&]() -> Status {
+        COFFER_ASSIGN(vfs::StatFs s, fs_of(req).statfs());
+        struct statvfs st{};
+        st.f_bsize = s.block_size;
+        st.f_frsize = s.block_size;
+        st.f_blocks = s.blocks;
+        st.f_bfree = s.blocks_free;
+        st.f_bavail = s.blocks_avail;
+        st.f_files = s.files;
+        st.f_ffree = s.files_free;
+        st.f_favail = s.files_free;
+        st.f_namemax = s.name_max;
+        fuse_reply_statfs(req, &st);
+        return {};
+    });
+}
+
+void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size, int flags) {
+    if (refuse_if_read_only(req)) return;
+    guarded(req, "setxattr", [&]() -> Status {
+        ByteSpan v(reinterpret_cast<const uint8_t*>(value), size);
+        COFFER_TRY(fs_of(req).setxattr(ino, name, v, flags));
+        fuse_reply_err(req, 0);
+        return {};
+    });
+}
+
+// size 0 is a probe for the needed size; a buffer too small is ERANGE.
+void reply_sized(fuse_req_t req, size_t want, const char* data, size_t n) {
+    if (want == 0)
+        fuse_reply_xattr(req, n);
+    else if (want < n)
+        fuse_reply_err(req, ERANGE);
+    else
+        fuse_reply_buf(req, data, n);
+}
+
+void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
+    guarded(req, "getxattr", [&]() -> Status {
+        COFFER_ASSIGN(Bytes v, fs_of(req).getxattr(ino, name));
+        reply_sized(req, size, reinterpret_cast<const char*>(v.data()), v.size());
+        return {};
+    });
+}
+
+void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
+    guarded(req, "listxattr", [&]() -> Status {
+        COFFER_ASSIGN(std::vector<std::string> names, fs_of(req).listxattr(ino));
+        std::string joined;
+        for (const auto& n : names) {
+            joined += n;
+            joined.push_back('\0');
+        }
+        reply_sized(req, size, joined.data(), joined.size());
+        return {};
+    });
+}
+
+void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
+    if (refuse_if_read_only(req)) return;
+    guarded(req, "removexattr", [&]() -> Status {
+        COFFER_TRY(fs_of(req).removexattr(ino, name));
+        fuse_reply_err(req, 0);
+        return {};
+    });
+}
+
+// With default_permissions the kernel checks modes itself; this only says
+// whether the inode exists.
+void op_access(fuse_req_t req, fuse_ino_t ino, int mask) {
+    if ((mask & W_OK) && context(req).read_only) {
+        fuse_reply_err(req, EROFS);
+        return;
+    }
+    guarded(req, "access", [&]() -> Status {
+        COFFER_TRY(fs_of(req).getattr(ino));
+        fuse_reply_err(req, 0);
+        return {};
+    });
+}
+
+fuse_lowlevel_ops make_ops() {
+    fuse_lowlevel_ops o{};
+    o.init = op_init;
+    o.lookup = op_lookup;
+    o.forget = op_forget;
+    o.forget_multi = op_forget_multi;
+    o.getattr = op_getattr;
+    o.setattr = op_setattr;
+    o.readlink = op_readlink;
+    o.mknod = op_mknod;
+    o.mkdir = op_mkdir;
+    o.unlink = op_unlink;
+    o.rmdir = op_rmdir;
+    o.symlink = op_symlink;
+    o.rename = op_rename;
+    o.link = op_link;
+    o.open = op_open;
+    o.create = op_create;
+    o.read = op_read;
+    o.write = op_write;
+    o.flush = op_flush;
+    o.release = op_release;
+    o.fsync = op_fsync;
+    o.opendir = op_opendir;
+    o.readdir = op_readdir;
+    o.readdirplus = op_readdirplus;
+    o.releasedir = op_releasedir;
+    o.fsyncdir = op_fsyncdir;
+    o.statfs = op_statfs;
+    o.setxattr = op_setxattr;
+    o.getxattr = op_getxattr;
+    o.listxattr = op_listxattr;
+    o.removexattr = op_removexattr;
+    o.access = op_access;
+    o.fallocate = op_fallocate;
+    o.lseek = op_lseek;
+    return o;
+}
+
+}  // namespace
+
+const fuse_lowlevel_ops& lowlevel_ops() {
+    static const fuse_lowlevel_ops ops = make_ops();
+    return ops;
+}
+
+}  // namespace coffer::fuse

@@ -1,0 +1,169 @@
+// publish: seal a consistent cut of the staged content into objects (large
+// extents alone, small ones together in packs), then write the metadata as
+// one journal segment. Objects go first and are durable before the segment
+// that names them; the segment's bytes are recorded before they are written.
+#include <algorithm>
+#include <cstring>
+
+#include "coffer/format/object.h"
+#include "coffer/format/segment.h"
+#include "coffer/sync/sync.h"
+#include "coffer/util/log.h"
+#include "coffer/vfs/core.h"
+
+namespace coffer::sync {
+
+namespace {
+// Chunks of at least this many bytes get an object of their own; smaller
+// ones share a pack, so 14 000 small files cost a few files and fsyncs.
+constexpr uint64_t kOwnObjectMin = 1 << 20;
+constexpr uint64_t kPackTarget = 8 << 20;
+
+class ObjectWriter {
+public:
+    ObjectWriter(store::VaultDir& dir, uint32_t block_size, uint32_t key_epoch, PublishStats& stats)
+        : dir_(dir), block_size_(block_size), key_epoch_(key_epoch), stats_(stats) {}
+
+    // Seals `plain` as one chunk and says where it went.
+    Result<format::ExtentRef> add(const crypto::SecretBytes& key, uint64_t index, ByteSpan plain) {
+        format::ExtentRef ref;
+        ref.index = index;
+        ref.plain_len = static_cast<uint32_t>(plain.size());
+        if (plain.size() >= kOwnObjectMin) {
+            Id128 id = crypto::random_id();
+            Bytes obj = format::object_header(id);
+            ref.object = id;
+            ref.offset = obj.size();
+            format::seal_chunk(key, id, ref.offset, key_epoch_, block_size_, plain, obj);
+            COFFER_TRY(write(id, obj));
+            return ref;
+        }
+        if (pack_.empty()) {
+            pack_id_ = crypto::random_id();
+            pack_ = format::object_header(pack_id_);
+        }
+        ref.object = pack_id_;
+        ref.offset = pack_.size();
+        format::seal_chunk(key, pack_id_, ref.offset, key_epoch_, block_size_, plain, pack_);
+        if (pack_.size() >= kPackTarget) COFFER_TRY(flush());
+        return ref;
+    }
+
+    coffer::Status flush() {
+        if (pack_.empty()) return {};
+        COFFER_TRY(write(pack_id_, pack_));
+        pack_.clear();
+        return {};
+    }
+
+private:
+    coffer::Status write(const Id128& id, ByteSpan bytes) {
+        COFFER_TRY(dir_.write_new(format::object_path(id), bytes));
+        stats_.objects += 1;
+        stats_.bytes += bytes.size();
+        return {};
+    }
+    store::VaultDir& dir_;
+    uint32_t block_size_;
+    uint32_t key_epoch_;
+    PublishStats& stats_;
+    Id128 pack_id_;
+    Bytes pack_;
+};
+
+bool all_zero(ByteSpan b) {
+    return std::all_of(b.begin(), b.end(), [](uint8_t x) { return x == 0; });
+}
+}  // namespace
+
+Result<PublishStats> publish(vfs::Filesystem& fs) {
+    auto* core = dynamic_cast<vfs::Core*>(&fs);
+    if (!core) return make_error(Code::internal, "publish needs the coffer core");
+    if (core->read_only()) return Error{Code::permission, EROFS, "mounted read-only: nothing to publish"};
+    std::lock_guard publishing(core->publish_mutex());
+    COFFER_TRY(core->finish_interrupted_publish());
+    COFFER_ASSIGN(vfs::Cut cut, core->take_cut());
+    PublishStats stats;
+    if (cut.nodes.empty() && cut.ops.empty()) return stats;
+
+    const format::Header& h = core->header();
+    const uint64_t E = h.extent_size;
+    ObjectWriter writer(core->vault().dir(), h.block_size, h.key_epoch, stats);
+    std::vector<std::vector<format::ExtentRef>> new_extents;
+    std::vector<Id128> new_versions;
+    std::vector<format::Op> content_ops;
+    Bytes buf;
+    for (const vfs::NodeCut& n : cut.nodes) {
+        const uint64_t nextents = (n.size + E - 1) / E;
+        // Extents touched by staged pieces are re-sealed; the others are kept.
+        std::vector<uint64_t> dirty;
+        for (const auto& p : n.plan.pieces) {
+            if (p.off >= n.size) continue;
+            uint64_t last = std::min(p.end(), n.size) - 1;
+            for (uint64_t i = p.off / E; i <= last / E; ++i)
+                if (dirty.empty() || dirty.back() < i) dirty.push_back(i);
+        }
+        std::sort(dirty.begin(), dirty.end());
+        dirty.erase(std::unique(dirty.begin(), dirty.end()), dirty.end());
+        std::vector<format::ExtentRef> ext;
+        for (const auto& e : n.plan.extents)
+            if (e.index < nextents && !std::binary_search(dirty.begin(), dirty.end(), e.index)) ext.push_back(e);
+        for (uint64_t idx : dirty) {
+            if (idx >= nextents) continue;
+            uint64_t len = std::min(E, n.size - idx * E);
+            buf.resize(len);
+            COFFER_TRY(core->read_cut(n, idx * E, len, buf.data()));
+            // Trailing zeros read back as zeros without being stored; an
+            // all-zero extent is a hole.
+            while (len > 0 && buf[len - 1] == 0) --len;
+            if (len == 0 || all_zero(ByteSpan(buf.data(), len))) continue;
+            COFFER_ASSIGN(format::ExtentRef ref, writer.add(*n.plan.key, idx, ByteSpan(buf.data(), len)));
+            ext.push_back(ref);
+        }
+        std::sort(ext.begin(), ext.end(), [](const auto& a, const auto& b) { return a.index < b.index; });
+        format::OpSetContent sc;
+        sc.node = n.plan.gid;
+        sc.base_version = n.version;
+        sc.version = crypto::random_id();
+        sc.size = n.size;
+        sc.mtime_ns = n.mtime;
+        sc.ctime_ns = n.ctime;
+        sc.key_epoch = n.plan.key_epoch;
+        sc.wrapped_key = n.wrapped_key;
+        sc.extents = ext;
+        new_versions.push_back(sc.version);
+        new_extents.push_back(std::move(ext));
+        content_ops.push_back(format::Op{cut.hlc, std::move(sc)});
+    }
+    COFFER_TRY(writer.flush());
+
+    format::Segment seg;
+    seg.device = core->device();
+    seg.seq = cut.seq;
+    seg.prev = cut.prev;
+    seg.hlc = cut.hlc;
+    seg.key_epoch = h.key_epoch;
+    seg.merged = core->heads();
+    seg.ops = std::move(cut.ops);
+    for (auto& op : content_ops) seg.ops.push_back(std::move(op));
+    stats.ops = seg.ops.size();
+    stats.segment_seq = seg.seq;
+    Bytes bytes = format::encode_segment(core->journal_key(), seg);
+    stats.bytes += bytes.size();
+    COFFER_TRY(core->commit_publish(cut, new_extents, new_versions, bytes));
+    COFFER_TRY(core->write_intent_segment());
+    return stats;
+}
+
+Result<Status> status(vfs::Filesystem& fs) {
+    auto* core = dynamic_cast<vfs::Core*>(&fs);
+    if (!core) return make_error(Code::internal, "status needs the coffer core");
+    Status s;
+    COFFER_ASSIGN(s.pending_ops, core->pending_ops_count());
+    COFFER_ASSIGN(s.staged_bytes, core->staged_bytes());
+    s.last_seq = core->last_seq();
+    s.device = core->device().hex();
+    return s;
+}
+
+}  // namespace coffer::sync

@@ -1,0 +1,220 @@
+// Attributes, symlinks, xattrs, statfs.
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/xattr.h>
+
+#include "coffer/vfs/core.h"
+
+namespace coffer::vfs {
+
+using index::NodeRow;
+
+namespace detail {
+Bytes link_aad(const Id128& node);
+Bytes rdev_aad(const Id128& node);
+Bytes xname_aad(const Id128& node);
+Bytes xvalue_aad(const Id128& node);
+}  // namespace detail
+
+namespace {
+int64_t now_ns() {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+struct timespec to_ts(int64_t ns) {
+    struct timespec ts;
+    ts.tv_sec = ns / 1000000000;
+    ts.tv_nsec = ns % 1000000000;
+    if (ts.tv_nsec < 0) {
+        ts.tv_nsec += 1000000000;
+        ts.tv_sec -= 1;
+    }
+    return ts;
+}
+int64_t from_ts(const struct timespec& ts) { return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec; }
+}  // namespace
+
+Result<NodeRow> Core::node_locked(Ino ino) {
+    COFFER_ASSIGN(auto n, ix_->node(ino));
+    if (!n) return make_error(Code::not_found, "no such inode");
+    return std::move(*n);
+}
+
+Attr Core::attr_of(const NodeRow& n) {
+    Attr a;
+    a.ino = n.ino;
+    a.mode = n.mode;
+    a.nlink = n.nlink;
+    a.uid = n.uid;
+    a.gid = n.gid_owner;
+    a.size = S_ISDIR(n.mode) ? 4096 : n.size;
+    a.atime = to_ts(n.atime);
+    a.mtime = to_ts(n.mtime);
+    a.ctime = to_ts(n.ctime);
+    if (!n.rdev_sealed.empty()) {
+        auto r = crypto::open(names_key_, n.rdev_sealed, detail::rdev_aad(n.gid));
+        if (r.ok() && r->size() == 8) a.rdev = get_u64le(r->data());
+    }
+    if (S_ISREG(n.mode)) {
+        auto alloc = ix_->allocated(n.ino);
+        uint64_t bytes = alloc.ok() ? *alloc : 0;
+        if (bytes > n.size) bytes = n.size;
+        a.blocks = (bytes + 511) / 512;
+    } else {
+        a.blocks = S_ISDIR(n.mode) ? 8 : 0;
+    }
+    return a;
+}
+
+Result<Attr> Core::attr_locked(Ino ino) {
+    COFFER_ASSIGN(NodeRow n, node_locked(ino));
+    return attr_of(n);
+}
+
+Result<Attr> Core::getattr(Ino ino) {
+    std::lock_guard lk(mu_);
+    return attr_locked(ino);
+}
+
+Result<Attr> Core::setattr(Ino ino, const SetAttrReq& req, const Ctx& ctx) {
+    std::lock_guard lk(mu_);
+    OpScope scope(*this);
+    COFFER_TRY(scope.begin());
+    COFFER_ASSIGN(NodeRow n, node_locked(ino));
+    int64_t now = now_ns();
+    if (req.size) {
+        if (S_ISDIR(n.mode)) return make_error(Code::is_dir, "is a directory");
+        if (!S_ISREG(n.mode)) return make_error(Code::invalid, "not a regular file");
+        COFFER_TRY(truncate_locked(n, *req.size));
+        if (req.mtime == SetAttrReq::Time::keep) {
+            COFFER_TRY(ix_->update_size_times(ino, n.size, now, now, true));
+        }
+        COFFER_ASSIGN(n, node_locked(ino));
+    }
+    format::OpSetAttr op;
+    op.node = n.gid;
+    if (req.mode) {
+        op.mask |= format::kSetMode;
+        op.mode = *req.mode & 07777;
+    }
+    if (req.uid) {
+        op.mask |= format::kSetUid;
+        op.uid = *req.uid;
+    }
+    if (req.gid) {
+        op.mask |= format::kSetGid;
+        op.gid = *req.gid;
+    }
+    if (req.atime != SetAttrReq::Time::keep) {
+        op.mask |= format::kSetAtime;
+        op.times.atime_ns = req.atime == SetAttrReq::Time::now ? now : from_ts(req.atime_val);
+    }
+    if (req.mtime != SetAttrReq::Time::keep) {
+        op.mask |= format::kSetMtime;
+        op.times.mtime_ns = req.mtime == SetAttrReq::Time::now ? now : from_ts(req.mtime_val);
+    }
+    if (op.mask != 0) {
+        op.mask |= format::kSetCtime;
+        op.times.ctime_ns = now;
+        COFFER_TRY(record(format::Op{next_hlc(), op}));
+        if (req.size && (op.mask & format::kSetMtime)) {
+            // A truncate with an explicit mtime: the content change carries it.
+            COFFER_ASSIGN(NodeRow after, node_locked(ino));
+            COFFER_TRY(ix_->update_size_times(ino, after.size, op.times.mtime_ns, now, true));
+        }
+    }
+    (void)ctx;
+    COFFER_ASSIGN(Attr a, attr_locked(ino));
+    COFFER_TRY(scope.commit());
+    return a;
+}
+
+Result<std::string> Core::readlink(Ino ino) {
+    std::lock_guard lk(mu_);
+    COFFER_ASSIGN(NodeRow n, node_locked(ino));
+    if (!S_ISLNK(n.mode)) return make_error(Code::invalid, "not a symlink");
+    auto t = crypto::open(names_key_, n.link_sealed, detail::link_aad(n.gid));
+    if (!t.ok()) return make_error(Code::corrupt, "local index: symlink " + path_of(ino) + " failed authentication");
+    return std::string(t->begin(), t->end());
+}
+
+Result<StatFs> Core::statfs() {
+    std::lock_guard lk(mu_);
+    struct statvfs sv;
+    StatFs s;
+    if (::statvfs(opts_.state_dir.c_str(), &sv) == 0) {
+        s.block_size = sv.f_frsize;
+        s.blocks = sv.f_blocks;
+        s.blocks_free = sv.f_bfree;
+        s.blocks_avail = sv.f_bavail;
+        s.files_free = sv.f_ffree;
+    }
+    COFFER_ASSIGN(uint64_t nodes, ix_->node_count());
+    s.files = nodes + s.files_free;
+    return s;
+}
+
+// ---------------------------------------------------------------- xattrs
+namespace {
+Status check_xattr_name(std::string_view name) {
+    if (name.empty()) return make_error(Code::invalid, "empty xattr name");
+    if (name.size() > format::kMaxXattrName) return Error{Code::too_big, ERANGE, "xattr name too long"};
+    // ACLs would need FUSE_CAP_POSIX_ACL to be enforced; refuse rather than pretend.
+    if (name.rfind("system.", 0) == 0) return Error{Code::invalid, EOPNOTSUPP, "system xattrs not supported"};
+    return {};
+}
+}  // namespace
+
+Status Core::setxattr(Ino ino, std::string_view name, ByteSpan value, int flags) {
+    std::lock_guard lk(mu_);
+    COFFER_TRY(check_xattr_name(name));
+    if (value.size() > format::kMaxXattrValue) return Error{Code::too_big, E2BIG, "xattr value too large"};
+    OpScope scope(*this);
+    COFFER_TRY(scope.begin());
+    COFFER_ASSIGN(NodeRow n, node_locked(ino));
+    COFFER_ASSIGN(auto existing, ix_->xattr(ino, tag_for(n.gid, name)));
+    if ((flags & XATTR_CREATE) && existing) return make_error(Code::exists, "xattr exists");
+    if ((flags & XATTR_REPLACE) && !existing) return make_error(Code::no_data, "no such xattr");
+    format::OpSetXattr op{n.gid, std::string(name), Bytes(value.begin(), value.end())};
+    COFFER_TRY(record(format::Op{next_hlc(), op}));
+    return scope.commit();
+}
+
+Result<Bytes> Core::getxattr(Ino ino, std::string_view name) {
+    std::lock_guard lk(mu_);
+    if (name.rfind("system.", 0) == 0) return make_error(Code::no_data, "no such xattr");
+    COFFER_ASSIGN(NodeRow n, node_locked(ino));
+    COFFER_ASSIGN(auto x, ix_->xattr(ino, tag_for(n.gid, name)));
+    if (!x) return make_error(Code::no_data, "no such xattr");
+    auto v = crypto::open(names_key_, x->value_sealed, detail::xvalue_aad(n.gid));
+    if (!v.ok()) return make_error(Code::corrupt, "local index: xattr of " + path_of(ino) + " failed authentication");
+    return std::move(*v);
+}
+
+Result<std::vector<std::string>> Core::listxattr(Ino ino) {
+    std::lock_guard lk(mu_);
+    COFFER_ASSIGN(NodeRow n, node_locked(ino));
+    COFFER_ASSIGN(auto rows, ix_->xattrs(ino));
+    std::vector<std::string> names;
+    for (const auto& x : rows) {
+        auto nm = crypto::open(names_key_, x.name_sealed, detail::xname_aad(n.gid));
+        if (!nm.ok()) return make_error(Code::corrupt, "local index: xattr of " + path_of(ino) + " failed authentication");
+        names.emplace_back(nm->begin(), nm->end());
+    }
+    return names;
+}
+
+Status Core::removexattr(Ino ino, std::string_view name) {
+    std::lock_guard lk(mu_);
+    COFFER_TRY(check_xattr_name(name));
+    OpScope scope(*this);
+    COFFER_TRY(scope.begin());
+    COFFER_ASSIGN(NodeRow n, node_locked(ino));
+    COFFER_ASSIGN(auto existing, ix_->xattr(ino, tag_for(n.gid, name)));
+    if (!existing) return make_error(Code::no_data, "no such xattr");
+    COFFER_TRY(record(format::Op{next_hlc(), format::OpRemoveXattr{n.gid, std::string(name)}}));
+    return scope.commit();
+}
+
+}  // namespace coffer::vfs

@@ -1,0 +1,218 @@
+// File content: assembling plaintext from the staging log (append-only,
+// sealed frame by frame) and from published extents (objects in the vault).
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "coffer/util/log.h"
+#include "coffer/vfs/core.h"
+
+namespace coffer::vfs {
+
+namespace detail {
+Bytes wrap_aad(const Id128& node, uint32_t key_epoch);
+
+Bytes frame_aad(const Id128& gid, uint64_t rec_id, uint64_t frame) {
+    Bytes aad = {'C', 'F', 'S', 'T'};
+    aad.insert(aad.end(), gid.b.begin(), gid.b.end());
+    uint8_t b[12];
+    put_u64le(b, rec_id);
+    put_u32le(b + 8, static_cast<uint32_t>(frame));
+    aad.insert(aad.end(), b, b + 12);
+    return aad;
+}
+
+uint64_t sealed_record_size(uint64_t len) {
+    uint64_t frames = (len + kFrameSize - 1) / kFrameSize;
+    return len + frames * crypto::kSealOverhead;
+}
+
+void seal_record(const crypto::SecretBytes& key, const Id128& gid, uint64_t rec_id, ByteSpan data, uint8_t* out) {
+    for (uint64_t f = 0, off = 0; off < data.size(); ++f, off += kFrameSize) {
+        uint64_t n = std::min<uint64_t>(kFrameSize, data.size() - off);
+        crypto::seal_into(key, data.subspan(off, n), frame_aad(gid, rec_id, f), out);
+        out += n + crypto::kSealOverhead;
+    }
+}
+}  // namespace detail
+
+namespace {
+Status pread_full(int fd, uint8_t* buf, size_t len, uint64_t off, bool& short_read) {
+    size_t done = 0;
+    short_read = false;
+    while (done < len) {
+        ssize_t n = ::pread(fd, buf + done, len - done, static_cast<off_t>(off + done));
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return sys_error(errno, "read");
+        }
+        if (n == 0) {
+            short_read = true;
+            return {};
+        }
+        done += static_cast<size_t>(n);
+    }
+    return {};
+}
+}  // namespace
+
+Result<std::shared_ptr<const crypto::SecretBytes>> Core::file_key_locked(const index::NodeRow& n) {
+    auto it = keys_.find(n.ino);
+    if (it != keys_.end()) return it->second;
+    auto key = crypto::open_secret(fkey_wrap_, n.wrapped_key, detail::wrap_aad(n.gid, n.key_epoch));
+    if (!key.ok()) return make_error(Code::corrupt, "the data key of " + path_of(n.ino) + " failed authentication");
+    auto p = std::make_shared<const crypto::SecretBytes>(std::move(*key));
+    keys_[n.ino] = p;
+    return p;
+}
+
+Result<std::shared_ptr<UniqueFd>> Core::object_fd(const Id128& id) {
+    std::string rel = format::object_path(id);
+    {
+        std::lock_guard lk(obj_mu_);
+        auto it = objects_.find(rel);
+        if (it != objects_.end()) return it->second;
+    }
+    COFFER_ASSIGN(UniqueFd fd, vault_.dir().open_read(rel));
+    uint8_t head[format::kObjectHeaderSize];
+    bool short_read = false;
+    COFFER_TRY(pread_full(fd.get(), head, sizeof head, 0, short_read));
+    if (short_read) return make_error(Code::corrupt, "object " + id.hex() + " is truncated");
+    COFFER_TRY(format::check_object_header(ByteSpan(head, sizeof head), id));
+    auto p = std::make_shared<UniqueFd>(std::move(fd));
+    std::lock_guard lk(obj_mu_);
+    if (objects_.size() > 512) objects_.clear();  // bounded; objects are immutable
+    objects_[rel] = p;
+    return p;
+}
+
+Status Core::read_extent(const crypto::SecretBytes& key, uint32_t key_epoch, const format::ExtentRef& e,
+                         uint64_t from, uint64_t to, uint8_t* out, const std::function<std::string()>& what) {
+    const uint64_t B = header_.block_size;
+    const uint64_t base = e.index * header_.extent_size;
+    const uint64_t nblocks = (e.plain_len + B - 1) / B;
+    auto fd = object_fd(e.object);
+    if (!fd.ok()) {
+        const Error& err = fd.error();
+        if (err.code == Code::pending)
+            log::warn("pending: " + what() + " waits for object " + e.object.hex() + " (not synced here yet)");
+        else if (err.code == Code::corrupt)
+            log::error("tampered: " + what() + ": object " + e.object.hex() + ": " + err.context);
+        return std::move(fd).error();
+    }
+    uint64_t j0 = (from - base) / B, j1 = (to - 1 - base) / B;
+    uint64_t start = e.offset + format::sealed_block_offset(j0, static_cast<uint32_t>(B));
+    uint64_t last_plain = std::min<uint64_t>(B, e.plain_len - j1 * B);
+    uint64_t stop = e.offset + format::sealed_block_offset(j1, static_cast<uint32_t>(B)) + last_plain +
+                    crypto::kSealOverhead;
+    Bytes sealed(stop - start);
+    bool short_read = false;
+    COFFER_TRY(pread_full((*fd)->get(), sealed.data(), sealed.size(), start, short_read));
+    if (short_read) {
+        log::error("tampered: " + what() + ": object " + e.object.hex() + " is truncated");
+        return make_error(Code::corrupt, "object " + e.object.hex() + " is truncated");
+    }
+    Bytes plain(B);
+    for (uint64_t j = j0; j <= j1; ++j) {
+        uint64_t plen = std::min<uint64_t>(B, e.plain_len - j * B);
+        format::BlockAad aad{e.object, e.offset, j, j + 1 == nblocks, key_epoch};
+        ByteSpan blk(sealed.data() + (j - j0) * (B + crypto::kSealOverhead), plen + crypto::kSealOverhead);
+        auto st = format::open_block(key, aad, blk, plain.data());
+        if (!st.ok()) {
+            log::error("tampered: " + what() + ": object " + e.object.hex() + " block " + std::to_string(j) +
+                       " failed authentication");
+            return make_error(Code::corrupt, "tampered: " + what());
+        }
+        uint64_t bstart = base + j * B;
+        uint64_t a = std::max(from, bstart), b = std::min(to, bstart + plen);
+        if (a < b) std::memcpy(out + (a - from), plain.data() + (a - bstart), b - a);
+    }
+    return {};
+}
+
+namespace {
+Status read_staged(const UniqueFd& fd, const Id128& gid, const crypto::SecretBytes& key,
+                   const index::StagingPiece& p, uint64_t from, uint64_t to, uint8_t* out) {
+    uint64_t r0 = p.skip + (from - p.off), r1 = r0 + (to - from);
+    uint64_t f0 = r0 / kFrameSize, f1 = (r1 - 1) / kFrameSize;
+    const uint64_t stride = kFrameSize + crypto::kSealOverhead;
+    uint64_t last_plain = std::min<uint64_t>(kFrameSize, p.rec_len - f1 * kFrameSize);
+    uint64_t start = p.pos + f0 * stride;
+    uint64_t stop = p.pos + f1 * stride + last_plain + crypto::kSealOverhead;
+    Bytes sealed(stop - start);
+    bool short_read = false;
+    COFFER_TRY(pread_full(fd.get(), sealed.data(), sealed.size(), start, short_read));
+    if (short_read) return make_error(Code::corrupt, "staging log is truncated");
+    Bytes plain(kFrameSize);
+    for (uint64_t f = f0; f <= f1; ++f) {
+        uint64_t plen = std::min<uint64_t>(kFrameSize, p.rec_len - f * kFrameSize);
+        ByteSpan box(sealed.data() + (f - f0) * stride, plen + crypto::kSealOverhead);
+        auto st = crypto::open_into(key, box, detail::frame_aad(gid, p.rec_id, f), plain.data());
+        if (!st.ok()) return make_error(Code::corrupt, "staging log frame failed authentication");
+        uint64_t fstart = f * kFrameSize;
+        uint64_t a = std::max(r0, fstart), b = std::min(r1, fstart + plen);
+        if (a < b) std::memcpy(out + (a - r0), plain.data() + (a - fstart), b - a);
+    }
+    return {};
+}
+}  // namespace
+
+Result<ReadPlan> Core::plan_locked(const index::NodeRow& n, uint64_t off, uint64_t end) {
+    ReadPlan plan;
+    plan.gid = n.gid;
+    plan.key_epoch = n.key_epoch;
+    COFFER_ASSIGN(plan.key, file_key_locked(n));
+    COFFER_ASSIGN(plan.pieces, ix_->pieces(n.ino, off, end));
+    for (const auto& p : plan.pieces) {
+        if (p.log == 0) {
+            plan.piece_fds.push_back(nullptr);
+        } else {
+            COFFER_ASSIGN(auto fd, log_fd(p.log));
+            plan.piece_fds.push_back(std::move(fd));
+        }
+    }
+    const uint64_t E = header_.extent_size;
+    if (end > off) {
+        COFFER_ASSIGN(plan.extents, ix_->extents(n.ino, off / E, (end - 1) / E));
+    }
+    return plan;
+}
+
+Status Core::read_plan(const ReadPlan& plan, uint64_t off, uint64_t len, uint8_t* out,
+                       const std::function<std::string()>& what) {
+    std::memset(out, 0, len);
+    const uint64_t end = off + len;
+    const uint64_t E = header_.extent_size;
+    // Bytes not covered by staging come from the published extents (or are holes).
+    auto from_extents = [&](uint64_t a, uint64_t b) -> Status {
+        if (a >= b) return {};
+        auto it = std::lower_bound(plan.extents.begin(), plan.extents.end(), a / E,
+                                   [](const format::ExtentRef& e, uint64_t idx) { return e.index < idx; });
+        for (; it != plan.extents.end() && it->index * E < b; ++it) {
+            uint64_t ea = it->index * E, eb = ea + it->plain_len;
+            uint64_t x = std::max(a, ea), y = std::min(b, eb);
+            if (x < y) COFFER_TRY(read_extent(*plan.key, plan.key_epoch, *it, x, y, out + (x - off), what));
+        }
+        return {};
+    };
+    uint64_t cursor = off;
+    for (size_t i = 0; i < plan.pieces.size(); ++i) {
+        const auto& p = plan.pieces[i];
+        uint64_t a = std::max(p.off, off), b = std::min(p.end(), end);
+        if (a >= b) continue;
+        COFFER_TRY(from_extents(cursor, a));
+        if (p.log != 0) {
+            auto st = read_staged(*plan.piece_fds[i], plan.gid, *plan.key, p, a, b, out + (a - off));
+            if (!st.ok()) {
+                log::error("local staging of " + what() + ": " + st.error().context);
+                return st;
+            }
+        }
+        cursor = b;
+    }
+    return from_extents(cursor, end);
+}
+
+}  // namespace coffer::vfs

@@ -1,0 +1,329 @@
+// Core: local state, batching of index commits, names, the op recorder.
+#include "coffer/vfs/core.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+
+#include "coffer/util/log.h"
+
+namespace coffer::vfs {
+
+using index::NodeRow;
+
+namespace {
+constexpr auto kCommitInterval = std::chrono::milliseconds(200);
+
+int64_t now_ns() {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+Status mkdir_p(const std::string& path) {
+    std::string cur;
+    for (size_t i = 0; i <= path.size(); ++i) {
+        if (i == path.size() || path[i] == '/') {
+            if (!cur.empty() && ::mkdir(cur.c_str(), 0700) != 0 && errno != EEXIST)
+                return sys_error(errno, "cannot create local state folder " + cur);
+        }
+        if (i < path.size()) cur.push_back(path[i]);
+    }
+    return {};
+}
+}  // namespace
+
+Result<std::unique_ptr<Filesystem>> Filesystem::open(store::Vault& vault, format::Header header,
+                                                      crypto::SecretBytes master, const Options& opts) {
+    auto core = std::make_unique<Core>(vault, std::move(header), std::move(master), opts);
+    COFFER_TRY(core->start());
+    return std::unique_ptr<Filesystem>(std::move(core));
+}
+
+Core::Core(store::Vault& vault, format::Header header, crypto::SecretBytes master, Options opts)
+    : vault_(vault), header_(std::move(header)), master_(std::move(master)), opts_(std::move(opts)) {
+    names_key_ = crypto::derive(master_, crypto::Subkey::names);
+    tag_key_ = crypto::derive(master_, crypto::Subkey::name_tag);
+    fkey_wrap_ = crypto::derive(master_, crypto::Subkey::file_key_wrap);
+    local_key_ = crypto::derive(master_, crypto::Subkey::local_state);
+    journal_key_ = crypto::derive(master_, crypto::Subkey::journal);
+}
+
+Core::~Core() {
+    {
+        std::lock_guard lk(commit_mu_);
+        stop_ = true;
+    }
+    commit_cv_.notify_all();
+    if (committer_.joinable()) committer_.join();
+    std::lock_guard lk(mu_);
+    if (tx_open_) {
+        auto st = commit_locked(true);
+        if (!st.ok()) log::error("final commit of the local index failed: " + st.error().message());
+    }
+}
+
+Status Core::start() {
+    const std::string& dir = opts_.state_dir;
+    COFFER_TRY(mkdir_p(dir + "/staging"));
+    lock_fd_.reset(::open((dir + "/lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+    if (!lock_fd_) return sys_error(errno, "cannot open " + dir + "/lock");
+    if (::flock(lock_fd_.get(), LOCK_EX | LOCK_NB) != 0)
+        return make_error(Code::busy, "the local state " + dir + " is in use by another coffer process (already mounted?)");
+
+    COFFER_ASSIGN(ix_, index::Index::open(dir + "/index.db"));
+    std::lock_guard lk(mu_);
+    format::VaultId vid = header_.vault_id;
+    COFFER_ASSIGN(auto stored_vid, ix_->meta("vault_id"));
+    if (!stored_vid) {
+        // A new device: fresh local state, rebuilt from the vault below.
+        device_ = crypto::random_id();
+        COFFER_TRY(ix_->set_meta("vault_id", vid));
+        COFFER_TRY(ix_->set_meta("device", device_.b));
+        COFFER_TRY(ix_->set_meta_int("next_seq", 1));
+        NodeRow root;
+        root.ino = kRootIno;
+        root.mode = S_IFDIR | 0755;
+        root.uid = ::getuid();
+        root.gid_owner = ::getgid();
+        root.nlink = 2;
+        root.atime = root.mtime = root.ctime = now_ns();
+        COFFER_ASSIGN(index::Ino ino, ix_->insert_node(root));
+        (void)ino;
+    } else {
+        if (!crypto::equal(*stored_vid, vid))
+            return make_error(Code::invalid, "the local state " + dir + " belongs to another vault");
+        COFFER_ASSIGN(auto dev, ix_->meta("device"));
+        if (!dev || dev->size() != 16) return make_error(Code::corrupt, "local index has no device id");
+        std::memcpy(device_.b.data(), dev->data(), 16);
+    }
+    COFFER_ASSIGN(int64_t seen_epoch, ix_->meta_int("header_epoch", 0));
+    if (static_cast<int64_t>(header_.epoch) < seen_epoch)
+        return make_error(Code::rolled_back, "the vault header (epoch " + std::to_string(header_.epoch) +
+                                                 ") is older than one this device has seen (epoch " +
+                                                 std::to_string(seen_epoch) + "): the cloud folder was rolled back");
+    COFFER_TRY(ix_->set_meta_int("header_epoch", static_cast<int64_t>(header_.epoch)));
+    COFFER_ASSIGN(int64_t hlc, ix_->meta_int("hlc", 0));
+    hlc_last_ = static_cast<format::Hlc>(hlc);
+
+    // Nodes left with no name by a previous session (open when it ended).
+    COFFER_ASSIGN(auto orphans, ix_->orphan_nodes());
+    for (auto o : orphans) COFFER_TRY(ix_->delete_node(o));
+
+    COFFER_ASSIGN(int64_t log_id, ix_->meta_int("log", 0));
+    COFFER_TRY(open_log(static_cast<uint64_t>(log_id + 1)));
+    COFFER_TRY(ix_->set_meta_int("log", static_cast<int64_t>(log_.id)));
+    uint64_t rec_seed = 0;
+    crypto::random_bytes({reinterpret_cast<uint8_t*>(&rec_seed), sizeof rec_seed});
+    next_rec_ = rec_seed >> 1;
+    drop_unused_logs();
+
+    COFFER_TRY(replay_vault());
+    if (!opts_.read_only) committer_ = std::thread([this] { committer_loop(); });
+    return {};
+}
+
+// ---------------------------------------------------------------- staging log files
+Status Core::open_log(uint64_t id) {
+    std::string path = opts_.state_dir + "/staging/" + std::to_string(id) + ".log";
+    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) return sys_error(errno, "cannot open staging log " + path);
+    struct stat st;
+    ::fstat(fd, &st);
+    if (log_.fd) old_logs_[log_.id] = log_.fd;
+    log_.id = id;
+    log_.fd = std::make_shared<UniqueFd>(fd);
+    log_.end = static_cast<uint64_t>(st.st_size);
+    return {};
+}
+
+Result<std::shared_ptr<UniqueFd>> Core::log_fd(uint64_t log) {
+    if (log == log_.id) return log_.fd;
+    auto it = old_logs_.find(log);
+    if (it != old_logs_.end()) return it->second;
+    std::string path = opts_.state_dir + "/staging/" + std::to_string(log) + ".log";
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return make_error(Code::corrupt, "staging log " + path + " is missing");
+    auto p = std::make_shared<UniqueFd>(fd);
+    old_logs_[log] = p;
+    return p;
+}
+
+Status Core::rotate_log() {
+    COFFER_TRY(ix_->set_meta_int("log", static_cast<int64_t>(log_.id + 1)));
+    return open_log(log_.id + 1);
+}
+
+void Core::drop_unused_logs() {
+    std::string dir = opts_.state_dir + "/staging";
+    for (uint64_t id = 1; id < log_.id; ++id) {
+        std::string path = dir + "/" + std::to_string(id) + ".log";
+        if (::access(path.c_str(), F_OK) != 0) continue;
+        auto used = ix_->log_in_use(id);
+        if (used.ok() && !*used) {
+            ::unlink(path.c_str());
+            old_logs_.erase(id);
+        }
+    }
+}
+
+// ---------------------------------------------------------------- batching
+Core::OpScope::~OpScope() {
+    if (open_) {
+        (void)c_.ix_->db().exec("ROLLBACK TO op");
+        (void)c_.ix_->db().exec("RELEASE op");
+    }
+}
+
+Status Core::OpScope::begin() {
+    COFFER_TRY(c_.check_writable());
+    COFFER_TRY(c_.ensure_tx());
+    COFFER_TRY(c_.ix_->db().exec("SAVEPOINT op"));
+    open_ = true;
+    return {};
+}
+
+Status Core::OpScope::commit() {
+    open_ = false;
+    return c_.ix_->db().exec("RELEASE op");
+}
+
+Status Core::check_writable() const {
+    if (opts_.read_only) return Error{Code::permission, EROFS, "mounted read-only"};
+    return {};
+}
+
+Status Core::ensure_tx() {
+    if (tx_open_) return {};
+    COFFER_TRY(ix_->db().exec("BEGIN IMMEDIATE"));
+    tx_open_ = true;
+    return {};
+}
+
+// The staging log is made durable before the index that points into it.
+Status Core::commit_locked(bool durable) {
+    if (!tx_open_) return {};
+    if (::fdatasync(log_.fd->get()) != 0) return sys_error(errno, "staging log fdatasync");
+    auto st = ix_->db().exec("COMMIT");
+    if (!st.ok()) {
+        (void)ix_->db().exec("ROLLBACK");
+        tx_open_ = false;
+        return st;
+    }
+    tx_open_ = false;
+    (void)durable;  // synchronous=FULL: every COMMIT is durable
+    return {};
+}
+
+void Core::committer_loop() {
+    std::unique_lock lk(commit_mu_);
+    while (!stop_) {
+        commit_cv_.wait_for(lk, kCommitInterval);
+        if (stop_) break;
+        lk.unlock();
+        // Most of the log reaches the disk here, outside the lock.
+        std::shared_ptr<UniqueFd> fd;
+        {
+            std::lock_guard g(mu_);
+            fd = log_.fd;
+        }
+        (void)::fdatasync(fd->get());
+        {
+            std::lock_guard g(mu_);
+            if (tx_open_) {
+                (void)ix_->set_meta_int("hlc", static_cast<int64_t>(hlc_last_));
+                auto st = commit_locked(false);
+                if (!st.ok()) {
+                    log::error("committing the local index failed: " + st.error().message());
+                    deferred_error_ = st.error();
+                    has_deferred_error_ = true;
+                }
+            }
+        }
+        lk.lock();
+    }
+}
+
+Status Core::flush_all() {
+    std::lock_guard lk(mu_);
+    if (tx_open_) (void)ix_->set_meta_int("hlc", static_cast<int64_t>(hlc_last_));
+    return commit_locked(true);
+}
+
+// ---------------------------------------------------------------- names and clock
+Bytes Core::tag_for(const Id128& parent, std::string_view name) {
+    Bytes msg(parent.b.begin(), parent.b.end());
+    msg.insert(msg.end(), name.begin(), name.end());
+    Bytes tag(16);
+    crypto::keyed_hash(tag_key_, msg, tag);
+    return tag;
+}
+
+namespace {
+Bytes name_aad(const Id128& parent) {
+    Bytes aad = {'C', 'F', 'N', 'M'};
+    aad.insert(aad.end(), parent.b.begin(), parent.b.end());
+    return aad;
+}
+}  // namespace
+
+Bytes Core::seal_name(const Id128& parent, std::string_view name) {
+    return crypto::seal(names_key_, as_bytes(name), name_aad(parent));
+}
+
+Result<std::string> Core::open_name(const Id128& parent, ByteSpan sealed) {
+    COFFER_ASSIGN(Bytes plain, crypto::open(names_key_, sealed, name_aad(parent)));
+    return std::string(plain.begin(), plain.end());
+}
+
+format::Hlc Core::next_hlc() {
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  std::chrono::system_clock::now().time_since_epoch())
+                  .count();
+    format::Hlc phys = static_cast<format::Hlc>(ms) << 16;
+    hlc_last_ = phys > hlc_last_ ? phys : hlc_last_ + 1;
+    return hlc_last_;
+}
+
+Status Core::record(format::Op op) {
+    COFFER_TRY(apply_op(op));
+    Bytes plain = format::encode_op(op);
+    Bytes sealed = crypto::seal(local_key_, plain, as_bytes("CFPO"));
+    COFFER_ASSIGN(int64_t seq, ix_->add_pending(sealed));
+    (void)seq;
+    return {};
+}
+
+// ---------------------------------------------------------------- lifetime of nodes
+void Core::maybe_delete(Ino ino) {
+    if (ino == kRootIno) return;
+    auto lit = lookups_.find(ino);
+    if (lit != lookups_.end() && lit->second > 0) return;
+    auto oit = open_count_.find(ino);
+    if (oit != open_count_.end() && oit->second > 0) return;
+    auto n = ix_->node(ino);
+    if (!n.ok() || !*n || (*n)->nlink > 0) return;
+    if (ensure_tx().ok()) (void)ix_->delete_node(ino);
+    keys_.erase(ino);
+}
+
+std::string Core::path_of(Ino ino) {
+    std::string path;
+    for (int depth = 0; ino != kRootIno && depth < 4096; ++depth) {
+        auto d = ix_->first_dirent_of(ino);
+        if (!d.ok() || !*d) return path.empty() ? "(deleted file)" : "…/" + path;
+        auto parent = ix_->node((*d)->parent);
+        if (!parent.ok() || !*parent) break;
+        auto name = open_name((*parent)->gid, (*d)->name_sealed);
+        std::string n = name.ok() ? *name : "?";
+        path = path.empty() ? n : n + "/" + path;
+        ino = (*d)->parent;
+    }
+    return path.empty() ? "/" : path;
+}
+
+}  // namespace coffer::vfs

@@ -1,0 +1,154 @@
+// What publish needs from the core: a consistent cut of the staged state,
+// and the durable record of what was published (intent first, then the file).
+#include <sys/stat.h>
+
+#include <algorithm>
+
+#include "coffer/util/log.h"
+#include "coffer/vfs/core.h"
+
+namespace coffer::vfs {
+
+Result<Cut> Core::take_cut() {
+    std::lock_guard lk(mu_);
+    COFFER_TRY(commit_locked(true));
+    Cut cut;
+    COFFER_ASSIGN(auto dirty, ix_->dirty_nodes());
+    for (Ino ino : dirty) {
+        COFFER_ASSIGN(auto n, ix_->node(ino));
+        if (!n || !S_ISREG(n->mode) || n->nlink == 0) continue;  // removed: nothing to publish
+        NodeCut c;
+        c.ino = ino;
+        c.size = n->size;
+        c.mtime = n->mtime;
+        c.ctime = n->ctime;
+        c.version = n->version;
+        c.wrapped_key = n->wrapped_key;
+        COFFER_ASSIGN(c.plan, plan_locked(*n, 0, n->size));
+        cut.nodes.push_back(std::move(c));
+    }
+    Status inner;
+    int64_t upto = 0;
+    COFFER_TRY(ix_->pending_ops(INT64_MAX, [&](int64_t seq, ByteSpan sealed) {
+        upto = seq;
+        if (!inner.ok()) return;
+        auto plain = crypto::open(local_key_, sealed, as_bytes("CFPO"));
+        if (!plain.ok()) {
+            inner = make_error(Code::corrupt, "local index: a pending operation failed authentication");
+            return;
+        }
+        auto op = format::decode_op(*plain);
+        if (!op.ok()) {
+            inner = std::move(op).error();
+            return;
+        }
+        cut.ops.push_back(std::move(*op));
+    }));
+    COFFER_TRY(inner);
+    cut.ops_upto = upto;
+    COFFER_ASSIGN(int64_t seq, ix_->meta_int("next_seq", 1));
+    cut.seq = static_cast<uint64_t>(seq);
+    if (cut.seq > 1) {
+        COFFER_ASSIGN(auto prev, ix_->segment_hash(device_, cut.seq - 1));
+        if (!prev || prev->size() != cut.prev.size())
+            return make_error(Code::corrupt, "local index lost the hash of this device's last segment");
+        std::copy(prev->begin(), prev->end(), cut.prev.begin());
+    }
+    cut.hlc = next_hlc();
+    // Writes from now on go to a new log; the old one is dropped once published.
+    if (!cut.nodes.empty()) {
+        COFFER_TRY(ensure_tx());
+        COFFER_TRY(rotate_log());
+        COFFER_TRY(commit_locked(true));
+    }
+    return cut;
+}
+
+Status Core::read_cut(const NodeCut& n, uint64_t off, uint64_t len, uint8_t* out) {
+    auto what = [this, ino = n.ino] {
+        std::lock_guard lk(mu_);
+        return path_of(ino);
+    };
+    return read_plan(n.plan, off, len, out, what);
+}
+
+Status Core::commit_publish(const Cut& cut, const std::vector<std::vector<format::ExtentRef>>& new_extents,
+                            const std::vector<Id128>& new_versions, ByteSpan segment_bytes) {
+    std::lock_guard lk(mu_);
+    COFFER_TRY(commit_locked(true));
+    COFFER_TRY(ensure_tx());
+    const uint64_t E = header_.extent_size;
+    for (size_t i = 0; i < cut.nodes.size(); ++i) {
+        const NodeCut& c = cut.nodes[i];
+        COFFER_ASSIGN(auto row, ix_->node(c.ino));
+        if (!row) continue;  // deleted since the cut
+        for (const auto& p : c.plan.pieces) COFFER_TRY(ix_->delete_piece_if_same(c.ino, p));
+        std::vector<format::ExtentRef> ext;
+        uint64_t live = (row->size + E - 1) / E;  // a truncate since the cut drops extents past the end
+        for (const auto& e : new_extents[i])
+            if (e.index < live) ext.push_back(e);
+        COFFER_TRY(ix_->replace_extents(c.ino, ext));
+        COFFER_ASSIGN(auto left, ix_->all_pieces(c.ino));
+        row->version = new_versions[i];
+        row->content_dirty = !left.empty() || row->size != c.size || row->mtime != c.mtime;
+        COFFER_TRY(ix_->update_node(*row));
+    }
+    COFFER_TRY(ix_->delete_pending_upto(cut.ops_upto));
+    COFFER_TRY(ix_->set_intent(cut.seq, segment_bytes));
+    COFFER_TRY(ix_->set_meta_int("next_seq", static_cast<int64_t>(cut.seq + 1)));
+    format::Hash32 h = format::segment_hash(segment_bytes);
+    COFFER_TRY(ix_->add_segment(device_, cut.seq, h));
+    COFFER_TRY(ix_->set_meta_int("hlc", static_cast<int64_t>(hlc_last_)));
+    return commit_locked(true);
+}
+
+Status Core::write_intent_segment() {
+    std::pair<uint64_t, Bytes> intent;
+    {
+        std::lock_guard lk(mu_);
+        COFFER_ASSIGN(auto i, ix_->intent());
+        if (!i) return {};
+        intent = std::move(*i);
+    }
+    std::string rel = format::segment_path(device_, intent.first);
+    auto st = vault_.dir().write_new(rel, intent.second);
+    if (!st.ok()) {
+        if (st.error().code != Code::exists) return st;
+        // Already there (a crash after the rename): it must be the same bytes.
+        COFFER_ASSIGN(Bytes there, vault_.dir().read(rel));
+        if (!crypto::equal(there, intent.second))
+            return make_error(Code::corrupt, "vault file " + rel + " exists with other bytes than this device wrote");
+    }
+    std::lock_guard lk(mu_);
+    COFFER_TRY(ensure_tx());
+    COFFER_TRY(ix_->clear_intent());
+    COFFER_TRY(commit_locked(true));
+    drop_unused_logs();
+    return {};
+}
+
+Status Core::finish_interrupted_publish() { return write_intent_segment(); }
+
+Result<uint64_t> Core::pending_ops_count() {
+    std::lock_guard lk(mu_);
+    return ix_->pending_count();
+}
+
+Result<uint64_t> Core::staged_bytes() {
+    std::lock_guard lk(mu_);
+    return ix_->staged_bytes();
+}
+
+uint64_t Core::last_seq() {
+    std::lock_guard lk(mu_);
+    auto v = ix_->meta_int("next_seq", 1);
+    return v.ok() ? static_cast<uint64_t>(*v - 1) : 0;
+}
+
+std::vector<format::VersionEntry> Core::heads() {
+    std::lock_guard lk(mu_);
+    auto h = ix_->heads();
+    return h.ok() ? std::move(*h) : std::vector<format::VersionEntry>{};
+}
+
+}  // namespace coffer::vfs

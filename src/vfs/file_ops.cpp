@@ -1,0 +1,259 @@
+// File operations: open/create, read, write (append-only staging), truncate,
+// fallocate, lseek, fsync.
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <map>
+
+#include "coffer/vfs/core.h"
+
+namespace coffer::vfs {
+
+using index::NodeRow;
+
+namespace detail {
+uint64_t sealed_record_size(uint64_t len);
+void seal_record(const crypto::SecretBytes& key, const Id128& gid, uint64_t rec_id, ByteSpan data, uint8_t* out);
+}  // namespace detail
+
+namespace {
+int64_t now_ns() {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+constexpr uint64_t kMaxFileSize = (1ull << 62);
+}  // namespace
+
+Result<uint64_t> Core::open(Ino ino, int flags) {
+    std::lock_guard lk(mu_);
+    COFFER_ASSIGN(NodeRow n, node_locked(ino));
+    if (S_ISDIR(n.mode)) return make_error(Code::is_dir, "is a directory");
+    bool writes = (flags & O_ACCMODE) != O_RDONLY;
+    if (writes) COFFER_TRY(check_writable());
+    if ((flags & O_TRUNC) && writes && S_ISREG(n.mode) && n.size != 0) {
+        OpScope scope(*this);
+        COFFER_TRY(scope.begin());
+        COFFER_TRY(truncate_locked(n, 0));
+        COFFER_TRY(scope.commit());
+    }
+    uint64_t fh = next_fh_++;
+    handles_[fh] = Handle{ino, flags};
+    open_count_[ino] += 1;
+    return fh;
+}
+
+Result<Filesystem::Created> Core::create(Ino parent, std::string_view name, uint32_t mode, int flags,
+                                         const Ctx& ctx) {
+    std::lock_guard lk(mu_);
+    COFFER_ASSIGN(Attr a, make_node(parent, name, S_IFREG | (mode & 07777), 0, {}, ctx));
+    uint64_t fh = next_fh_++;
+    handles_[fh] = Handle{a.ino, flags};
+    open_count_[a.ino] += 1;
+    return Created{a, fh};
+}
+
+Status Core::flush(Ino, uint64_t) {
+    std::lock_guard lk(mu_);
+    if (has_deferred_error_) {
+        has_deferred_error_ = false;
+        return deferred_error_;
+    }
+    return {};
+}
+
+Status Core::release(Ino ino, uint64_t fh) {
+    std::lock_guard lk(mu_);
+    handles_.erase(fh);
+    auto it = open_count_.find(ino);
+    if (it != open_count_.end() && --it->second == 0) {
+        open_count_.erase(it);
+        maybe_delete(ino);
+    }
+    return {};
+}
+
+Status Core::fsync(Ino, uint64_t, bool) {
+    std::lock_guard lk(mu_);
+    if (has_deferred_error_) {
+        has_deferred_error_ = false;
+        return deferred_error_;
+    }
+    return commit_locked(true);
+}
+
+Result<size_t> Core::read(Ino ino, uint64_t fh, uint64_t off, size_t size, uint8_t* out) {
+    ReadPlan plan;
+    uint64_t len = 0;
+    {
+        std::lock_guard lk(mu_);
+        COFFER_ASSIGN(NodeRow n, node_locked(ino));
+        if (S_ISDIR(n.mode)) return make_error(Code::is_dir, "is a directory");
+        if (off >= n.size || size == 0) return size_t{0};
+        len = std::min<uint64_t>(size, n.size - off);
+        COFFER_ASSIGN(plan, plan_locked(n, off, off + len));
+    }
+    auto what = [this, ino] {
+        std::lock_guard lk(mu_);
+        return path_of(ino);
+    };
+    COFFER_TRY(read_plan(plan, off, len, out, what));
+    return static_cast<size_t>(len);
+}
+
+Result<size_t> Core::write(Ino ino, uint64_t fh, uint64_t off, ByteSpan data) {
+    if (data.empty()) return size_t{0};
+    std::shared_ptr<const crypto::SecretBytes> key;
+    Id128 gid;
+    bool append = false;
+    {
+        std::lock_guard lk(mu_);
+        COFFER_TRY(check_writable());
+        COFFER_ASSIGN(NodeRow n, node_locked(ino));
+        if (!S_ISREG(n.mode)) return make_error(Code::invalid, "not a regular file");
+        auto h = handles_.find(fh);
+        append = h != handles_.end() && (h->second.flags & O_APPEND);
+        gid = n.gid;
+        COFFER_ASSIGN(key, file_key_locked(n));
+    }
+    // Sealing is the costly part and needs no lock: the frame AAD names the
+    // record, not its place in the file or the log.
+    uint64_t rec_id = next_rec_.fetch_add(1);
+    Bytes sealed(detail::sealed_record_size(data.size()));
+    detail::seal_record(*key, gid, rec_id, data, sealed.data());
+
+    std::lock_guard lk(mu_);
+    OpScope scope(*this);
+    COFFER_TRY(scope.begin());
+    COFFER_ASSIGN(NodeRow n, node_locked(ino));
+    if (append) off = n.size;
+    if (off + data.size() > kMaxFileSize || off + data.size() < off) return Error{Code::too_big, EFBIG, "file too large"};
+    uint64_t pos = log_.end.load();
+    size_t done = 0;
+    while (done < sealed.size()) {
+        ssize_t w = ::pwrite(log_.fd->get(), sealed.data() + done, sealed.size() - done, static_cast<off_t>(pos + done));
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            int e = errno;
+            (void)::ftruncate(log_.fd->get(), static_cast<off_t>(pos));
+            return sys_error(e, "staging log write");
+        }
+        done += static_cast<size_t>(w);
+    }
+    log_.end = pos + sealed.size();
+    index::StagingPiece piece{off, data.size(), log_.id, pos, rec_id, data.size(), 0};
+    COFFER_TRY(ix_->put_piece(ino, piece));
+    int64_t t = now_ns();
+    COFFER_TRY(ix_->update_size_times(ino, std::max<uint64_t>(n.size, off + data.size()), t, t, true));
+    COFFER_TRY(scope.commit());
+    return data.size();
+}
+
+// Caller holds mu_ inside an OpScope.
+Status Core::truncate_locked(NodeRow& n, uint64_t size) {
+    if (size > kMaxFileSize) return Error{Code::too_big, EFBIG, "file too large"};
+    const uint64_t E = header_.extent_size;
+    if (size < n.size) {
+        COFFER_TRY(ix_->cut_pieces(n.ino, size));
+        if (size % E != 0) {
+            // The extent holding the new end keeps stale bytes past it: a zero
+            // piece hides them, so growing the file again reads zeros.
+            COFFER_ASSIGN(auto ext, ix_->extents(n.ino, size / E, size / E));
+            if (!ext.empty() && ext[0].index * E + ext[0].plain_len > size) {
+                uint64_t stale_end = ext[0].index * E + ext[0].plain_len;
+                COFFER_TRY(ix_->put_piece(n.ino, index::StagingPiece{size, stale_end - size, 0, 0, 0, 0, 0}));
+            }
+        }
+        COFFER_TRY(ix_->delete_extents_from(n.ino, (size + E - 1) / E));
+    }
+    int64_t t = now_ns();
+    COFFER_TRY(ix_->update_size_times(n.ino, size, t, t, true));
+    n.size = size;
+    return {};
+}
+
+Status Core::fallocate(Ino ino, uint64_t fh, int mode, uint64_t off, uint64_t len) {
+    std::lock_guard lk(mu_);
+    OpScope scope(*this);
+    COFFER_TRY(scope.begin());
+    COFFER_ASSIGN(NodeRow n, node_locked(ino));
+    if (!S_ISREG(n.mode)) return Error{Code::invalid, ENODEV, "not a regular file"};
+    if (len == 0 || off + len < off) return make_error(Code::invalid, "bad range");
+    const bool keep_size = mode & FALLOC_FL_KEEP_SIZE;
+    const int kind = mode & ~FALLOC_FL_KEEP_SIZE;
+    uint64_t end = off + len;
+    if (kind == FALLOC_FL_PUNCH_HOLE || kind == FALLOC_FL_ZERO_RANGE) {
+        if (kind == FALLOC_FL_PUNCH_HOLE && !keep_size) return Error{Code::invalid, EOPNOTSUPP, "punch needs keep-size"};
+        uint64_t zend = std::min(end, n.size);
+        if (off < zend) COFFER_TRY(ix_->put_piece(ino, index::StagingPiece{off, zend - off, 0, 0, 0, 0, 0}));
+        int64_t t = now_ns();
+        uint64_t new_size = (!keep_size && end > n.size) ? end : n.size;
+        COFFER_TRY(ix_->update_size_times(ino, new_size, t, t, true));
+    } else if (kind == 0) {
+        // Space is not reserved (the vault is a synced folder); the size grows.
+        if (!keep_size && end > n.size) {
+            if (end > kMaxFileSize) return Error{Code::too_big, EFBIG, "file too large"};
+            int64_t t = now_ns();
+            COFFER_TRY(ix_->update_size_times(ino, end, n.mtime, t, true));
+        }
+    } else {
+        return Error{Code::invalid, EOPNOTSUPP, "fallocate mode not supported"};
+    }
+    return scope.commit();
+}
+
+Result<uint64_t> Core::lseek(Ino ino, uint64_t fh, uint64_t off, int whence) {
+    std::lock_guard lk(mu_);
+    COFFER_ASSIGN(NodeRow n, node_locked(ino));
+    if (whence != SEEK_DATA && whence != SEEK_HOLE) return make_error(Code::invalid, "unsupported whence");
+    if (off >= n.size) return Error{Code::invalid, ENXIO, "past the end"};
+    // Data map: published extents, overlaid by staged pieces (zero pieces are holes).
+    const uint64_t E = header_.extent_size;
+    std::map<uint64_t, std::pair<uint64_t, bool>> runs;  // start -> (end, data)
+    COFFER_ASSIGN(auto ext, ix_->all_extents(ino));
+    for (const auto& e : ext) runs[e.index * E] = {e.index * E + e.plain_len, true};
+    COFFER_ASSIGN(auto pieces, ix_->all_pieces(ino));
+    for (const auto& p : pieces) {
+        // carve [p.off, p.end) out of existing runs, then insert
+        auto it = runs.lower_bound(p.off);
+        if (it != runs.begin()) {
+            auto prev = std::prev(it);
+            if (prev->second.first > p.off) {
+                auto [pend, pdata] = prev->second;
+                prev->second.first = p.off;
+                if (pend > p.end()) runs[p.end()] = {pend, pdata};
+            }
+        }
+        it = runs.lower_bound(p.off);
+        while (it != runs.end() && it->first < p.end()) {
+            auto [rend, rdata] = it->second;
+            it = runs.erase(it);
+            if (rend > p.end()) {
+                runs[p.end()] = {rend, rdata};
+                break;
+            }
+        }
+        runs[p.off] = {p.end(), p.log != 0};
+    }
+    auto in_data = [&](uint64_t x) -> std::optional<uint64_t> {  // end of the data run holding x
+        auto it = runs.upper_bound(x);
+        if (it == runs.begin()) return std::nullopt;
+        --it;
+        if (it->second.second && it->second.first > x) return it->second.first;
+        return std::nullopt;
+    };
+    if (whence == SEEK_DATA) {
+        if (in_data(off)) return off;
+        for (auto it = runs.upper_bound(off); it != runs.end(); ++it)
+            if (it->second.second && it->first < n.size) return it->first;
+        return Error{Code::invalid, ENXIO, "no data past offset"};
+    }
+    uint64_t x = off;
+    while (auto e = in_data(x)) x = *e;
+    return std::min(x, n.size);
+}
+
+}  // namespace coffer::vfs

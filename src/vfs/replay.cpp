@@ -1,0 +1,110 @@
+// Rebuilding the index from the vault: apply every journal segment this
+// device has not applied yet (all of them on a new device).
+#include <algorithm>
+
+#include "coffer/util/log.h"
+#include "coffer/vfs/core.h"
+
+namespace coffer::vfs {
+
+namespace {
+struct Pending {
+    format::Segment seg;
+    Bytes bytes;
+};
+bool is_hex(std::string_view s, size_t n) {
+    return s.size() == n && std::all_of(s.begin(), s.end(), [](char c) {
+               return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+           });
+}
+}  // namespace
+
+// Caller holds mu_.
+Status Core::replay_vault() {
+    COFFER_ASSIGN(auto devices, vault_.dir().list("journal"));
+    std::vector<Pending> todo;
+    COFFER_ASSIGN(int64_t own_next, ix_->meta_int("next_seq", 1));
+    for (const auto& dev_hex : devices) {
+        if (!is_hex(dev_hex, 32)) continue;  // not ours (a sync client's stray file)
+        COFFER_ASSIGN(Id128 dev, Id128::from_hex(dev_hex));
+        COFFER_ASSIGN(auto names, vault_.dir().list("journal/" + dev_hex));
+        std::vector<uint64_t> seqs;
+        for (const auto& n : names)
+            if (is_hex(n, 16)) seqs.push_back(std::stoull(n, nullptr, 16));
+        std::sort(seqs.begin(), seqs.end());
+        format::Hash32 prev{};
+        uint64_t expect = 1;
+        for (uint64_t seq : seqs) {
+            if (seq != expect) {
+                log::warn("journal of device " + dev_hex + " has a gap before segment " + std::to_string(seq) +
+                          " (pending: not synced here yet)");
+                break;
+            }
+            ++expect;
+            COFFER_ASSIGN(auto known, ix_->segment_hash(dev, seq));
+            if (known) {
+                std::copy(known->begin(), known->end(), prev.begin());
+                continue;
+            }
+            if (dev == device_ && static_cast<int64_t>(seq) < own_next) continue;  // published here
+            if (dev == device_) {
+                return make_error(Code::rolled_back,
+                                  "the vault holds segments of this device that its local state does not know: "
+                                  "the local state was restored from an older copy; use a new --state folder");
+            }
+            std::string rel = format::segment_path(dev, seq);
+            COFFER_ASSIGN(Bytes bytes, vault_.dir().read(rel));
+            auto seg = format::decode_segment(journal_key_, bytes);
+            if (!seg.ok()) {
+                Error e = std::move(seg).error();
+                e.context = "vault file " + rel + ": " + e.context;
+                return e;
+            }
+            if (seg->device != dev || seg->seq != seq)
+                return make_error(Code::corrupt, "vault file " + rel + " holds another segment (moved by the cloud)");
+            if (seg->prev != prev)
+                return make_error(Code::corrupt, "vault file " + rel + " does not follow the previous segment "
+                                                 "(replaced or rolled back)");
+            prev = format::segment_hash(bytes);
+            todo.push_back(Pending{std::move(*seg), std::move(bytes)});
+        }
+    }
+    if (todo.empty()) return {};
+    std::stable_sort(todo.begin(), todo.end(), [](const Pending& a, const Pending& b) {
+        if (a.seg.device == b.seg.device) return a.seg.seq < b.seg.seq;
+        return a.seg.hlc < b.seg.hlc;
+    });
+    COFFER_TRY(ensure_tx());
+    for (const auto& p : todo) COFFER_TRY(apply_segment(p.seg, p.bytes));
+    COFFER_TRY(ix_->set_meta_int("hlc", static_cast<int64_t>(hlc_last_)));
+    COFFER_TRY(commit_locked(true));
+    log::info("applied " + std::to_string(todo.size()) + " journal segment(s) from the vault");
+    return {};
+}
+
+Status Core::apply_segment(const format::Segment& seg, ByteSpan bytes) {
+    size_t failed = 0;
+    for (const auto& op : seg.ops) {
+        auto st = apply_op(op);
+        if (!st.ok()) {
+            ++failed;
+            log::warn("segment " + seg.device.hex() + "/" + std::to_string(seg.seq) +
+                      ": an operation did not apply: " + st.error().message());
+        }
+    }
+    if (failed) log::warn(std::to_string(failed) + " operation(s) skipped (concurrent changes; merging comes later)");
+    format::Hash32 h = format::segment_hash(bytes);
+    return ix_->add_segment(seg.device, seg.seq, h);
+}
+
+Result<std::vector<Ino>> Core::regular_files() {
+    std::lock_guard lk(mu_);
+    return ix_->regular_files();
+}
+
+Result<std::vector<Id128>> Core::referenced_objects() {
+    std::lock_guard lk(mu_);
+    return ix_->referenced_objects();
+}
+
+}  // namespace coffer::vfs

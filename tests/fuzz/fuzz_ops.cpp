@@ -1,0 +1,52 @@
+// libFuzzer target: journal operation parser.
+// Property: the parser never crashes, and whatever it accepts is canonical
+// (encoding the decoded op gives back exactly the bytes it consumed).
+// The body is also run over the seed corpus by tests/unit/format/test_fuzz_regress.cpp.
+#include <cstring>
+
+#include "coffer/crypto/crypto.h"
+#include "coffer/format/ops.h"
+
+namespace coffer::fuzz {
+
+// nullptr when every property holds, otherwise what broke.
+const char* fuzz_ops(const uint8_t* data, size_t size) {
+    using namespace coffer::format;
+    ByteSpan in(data, size);
+
+    // The whole input as one op.
+    if (auto op = decode_op(in); op.ok()) {
+        if (encode_op(*op) != Bytes(in.begin(), in.end())) return "accepted op is not canonical";
+    } else if (op.error().code != Code::corrupt && op.error().code != Code::unsupported) {
+        return "decode_op failed with an unexpected code";
+    }
+
+    // The input as a stream of ops, as a segment body holds them.
+    ByteReader r(in);
+    while (!r.at_end()) {
+        const size_t start = r.position();
+        auto op = decode_op(r);
+        if (!op.ok()) break;
+        Bytes again = encode_op(*op);
+        if (again.size() != r.position() - start ||
+            std::memcmp(again.data(), data + start, again.size()) != 0)
+            return "op in a stream is not canonical";
+    }
+    return nullptr;
+}
+
+}  // namespace coffer::fuzz
+
+#ifndef COFFER_FUZZ_NO_ENTRY
+#include <cstdio>
+#include <cstdlib>
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+    static const bool once = (coffer::crypto::init(), true);
+    (void)once;
+    if (const char* why = coffer::fuzz::fuzz_ops(data, size)) {
+        std::fprintf(stderr, "fuzz_ops: %s\n", why);
+        std::abort();
+    }
+    return 0;
+}
+#endif

@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# Persistence: what was written survives unmount/mount on the same device,
+# and after `coffer sync` a second device (a fresh --state folder) mounting
+# the same vault sees the same tree and the same bytes.
+source "$(dirname "$0")/lib.sh"
+
+coffer_init || fatal "coffer init"
+coffer_mount || fatal "coffer mount"
+require_mounted
+
+# A reference tree written to a plain directory and to the mount alike.
+make_tree() {
+    local d=$1
+    mkdir -p "$d/docs/deep/deeper" "$d/empty-dir" "$d/photos"
+    printf 'small text\n' >"$d/docs/note.txt"
+    cp "$T/r1" "$d/docs/deep/random-3M.bin"
+    cp "$T/r2" "$d/photos/random-9M.bin"            # more than two 4 MiB extents
+    head -c 1 /dev/zero >"$d/docs/one-byte"
+    : >"$d/docs/empty"
+    for i in $(seq 1 200); do printf 'file %d\n' "$i" >"$d/docs/deep/deeper/f$i"; done
+    ln -s ../docs/note.txt "$d/photos/link-to-note"
+    ln "$d/docs/note.txt" "$d/docs/hardlink-to-note"
+    truncate -s 20M "$d/sparse-20M"
+    printf 'tail' | dd of="$d/sparse-20M" bs=1 seek=$((20 * 1024 * 1024 - 4)) conv=notrunc status=none
+    chmod 600 "$d/docs/one-byte"
+    chmod 751 "$d/docs/deep"
+    setfattr -n user.tag -v persistence "$d/docs/note.txt"
+}
+head -c 3000000 /dev/urandom >"$T/r1"
+head -c 9437185 /dev/urandom >"$T/r2"
+mkdir -p "$T/ref"
+make_tree "$T/ref"
+make_tree "$MNT"
+# Overwrite part of a file already written, so the remount sees a version
+# built from more than one write.
+printf 'PATCH' | dd of="$T/ref/photos/random-9M.bin" bs=1 seek=5000000 conv=notrunc status=none
+printf 'PATCH' | dd of="$MNT/photos/random-9M.bin" bs=1 seek=5000000 conv=notrunc status=none
+
+check "diff -r of the mount and the plain tree (before any unmount)" diff -r --no-dereference "$T/ref" "$MNT"
+tree_digest "$MNT" >"$T/digest.1"
+
+# ---------------------------------------------------------------- same device
+log "unmount, mount again (same device)"
+coffer_unmount || fail "coffer unmount exit $?"
+check_fails "the mountpoint is no longer mounted" is_mounted "$MNT"
+check_fails "no daemon left after unmount" kill -0 "$(daemon_pid)"
+coffer_mount || fatal "second mount"
+require_mounted
+check "diff -r after remount" diff -r --no-dereference "$T/ref" "$MNT"
+tree_digest "$MNT" >"$T/digest.2"
+assert_file_eq "$T/digest.1" "$T/digest.2" "tree digest (types, modes, sizes, link targets, sha256) after remount"
+(cd "$T/ref" && find . -type f -print0 | sort -z | xargs -0 sha256sum) >"$T/sha.ref"
+(cd "$MNT" && find . -type f -print0 | sort -z | xargs -0 sha256sum) >"$T/sha.mnt"
+assert_file_eq "$T/sha.ref" "$T/sha.mnt" "sha256sum of every file equals the plain tree"
+assert_eq persistence "$(getfattr --absolute-names --only-values -n user.tag "$MNT/docs/note.txt" 2>&1)" "xattr after remount"
+assert_eq 2 "$(stat -c %h "$MNT/docs/note.txt")" "hard link count after remount"
+assert_eq 0 "$(( $(stat -c %b "$MNT/sparse-20M") * 512 / 1048576 ))" "sparse file still takes (almost) no space"
+
+# More changes in the second session, then sync while mounted.
+log "changes, then coffer sync MOUNTPOINT"
+for d in "$T/ref" "$MNT"; do
+    rm "$d/docs/deep/deeper/f7"
+    mv "$d/docs/deep/deeper/f8" "$d/docs/renamed-f8"
+    echo appended >>"$d/docs/note.txt"
+    mkdir "$d/new-dir"
+    echo new >"$d/new-dir/new-file"
+    truncate -s 1000 "$d/docs/deep/random-3M.bin"
+done
+check "coffer sync MOUNTPOINT" coffer sync "$MNT"
+check "coffer status MOUNTPOINT" coffer status "$MNT"
+check "coffer sync with nothing to do" coffer sync "$MNT"
+check "diff -r after sync" diff -r --no-dereference "$T/ref" "$MNT"
+tree_digest "$MNT" >"$T/digest.3"
+check "vault has objects after sync" test -n "$(find "$CLOUD/objects" -type f 2>/dev/null | head -n 1)"
+check "vault has a journal segment after sync" test -n "$(find "$CLOUD/journal" -type f 2>/dev/null | head -n 1)"
+check "vault tmp/ holds no leftovers after sync" test -z "$(find "$CLOUD/tmp" -type f 2>/dev/null | head -n 1)"
+coffer_unmount || fail "coffer unmount exit $?"
+
+# ---------------------------------------------------------------- second device
+log "second device: fresh --state, same vault"
+STATE=$T/state-device2
+MNT=$T/mnt2
+coffer_mount || fatal "mount on the second device"
+require_mounted
+check "second device: diff -r against the plain tree" diff -r --no-dereference "$T/ref" "$MNT"
+tree_digest "$MNT" >"$T/digest.4"
+assert_file_eq "$T/digest.3" "$T/digest.4" "second device sees the same tree digest"
+(cd "$T/ref" && find . -type f -print0 | sort -z | xargs -0 sha256sum) >"$T/sha.ref2"
+(cd "$MNT" && find . -type f -print0 | sort -z | xargs -0 sha256sum) >"$T/sha.dev2"
+assert_file_eq "$T/sha.ref2" "$T/sha.dev2" "second device: sha256sum of every file"
+assert_eq persistence "$(getfattr --absolute-names --only-values -n user.tag "$MNT/docs/note.txt" 2>&1)" "second device: xattr"
+assert_eq ../docs/note.txt "$(readlink "$MNT/photos/link-to-note")" "second device: symlink target"
+assert_eq "$(stat -c %i "$MNT/docs/note.txt")" "$(stat -c %i "$MNT/docs/hardlink-to-note")" "second device: hard link is one inode"
+check "second device has its own index" test -n "$(find "$STATE" -name '*.db' | head -n 1)"
+coffer_unmount || fail "second device: coffer unmount exit $?"
+
+# The second device's state is reused on its next mount (not rebuilt), and
+# the unmounted-vault sync works with that state.
+check "coffer sync VAULT (not mounted) with the second device's state" \
+    coffer sync "$CLOUD" --password-file "$PW" --state "$STATE"
+coffer_mount || fatal "second device, second mount"
+check "second device, second mount: diff -r" diff -r --no-dereference "$T/ref" "$MNT"
+coffer_unmount || fail "coffer unmount exit $?"
+
+finish
