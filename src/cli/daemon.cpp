@@ -53,6 +53,16 @@ std::string absolute(const std::string& p) {
     return p;
 }
 
+fuse::SessionOptions session_options(const Args& a, const std::string& vault_abs) {
+    fuse::SessionOptions so;
+    so.vault_path = vault_abs;
+    so.read_only = a.read_only;
+    so.allow_other = a.allow_other;
+    so.debug = a.debug && a.foreground;
+    so.extra_options = a.fuse_options;
+    return so;
+}
+
 std::string publish_summary(const sync::PublishStats& s) {
     return "published " + std::to_string(s.ops) + " operations, " + std::to_string(s.objects) + " objects";
 }
@@ -190,12 +200,7 @@ int serve(const Args& a, OpenedVault& ov, const std::string& vault_abs, const st
     if (!server.ok()) return start.fail(server.error());
     install_signal_handlers((*server)->signal_fd());
 
-    fuse::SessionOptions so;
-    so.vault_path = vault_abs;
-    so.read_only = a.read_only;
-    so.allow_other = a.allow_other;
-    so.debug = a.debug && a.foreground;
-    so.extra_options = a.fuse_options;
+    fuse::SessionOptions so = session_options(a, vault_abs);
     auto session = fuse::Session::mount(**fs, mountpoint, so);
     if (!session.ok()) return start.fail(session.error());
 
@@ -300,11 +305,13 @@ int run_mount(const Args& a) {
     if (Status s = ensure_private_dir(sock_dir); !s.ok()) return report(s.error());
     std::string sock_path = sock_dir + "/" + socket_name(*mp);
 
+    std::string vault_abs = absolute(a.vault);
+    if (Status s = fuse::check_options(session_options(a, vault_abs)); !s.ok()) return report(s.error());
+
     // Argon2 runs here, before the daemon settles, so its memory is not kept.
     auto ov = open_and_unlock(a);
     if (!ov.ok()) return report(ov.error());
 
-    std::string vault_abs = absolute(a.vault);
     if (a.foreground) return serve(a, *ov, vault_abs, *mp, state_dir, sock_path, -1);
 
     int p[2];

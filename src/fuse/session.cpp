@@ -22,13 +22,19 @@ constexpr int kWakeSignal = SIGUSR2;
 
 void wake_handler(int) {}
 
+// libfuse sometimes builds one line from several calls: collect until '\n'.
 void log_from_libfuse(enum fuse_log_level level, const char* fmt, va_list ap) {
+    thread_local std::string pending;
     char buf[1024];
     int n = std::vsnprintf(buf, sizeof buf, fmt, ap);
     if (n <= 0) return;
-    std::string_view msg(buf, std::min<size_t>(static_cast<size_t>(n), sizeof buf - 1));
-    while (!msg.empty() && msg.back() == '\n') msg.remove_suffix(1);
-    std::string line = "fuse: " + std::string(msg);
+    pending.append(buf, std::min<size_t>(static_cast<size_t>(n), sizeof buf - 1));
+    if (pending.empty() || pending.back() != '\n') return;
+    while (!pending.empty() && pending.back() == '\n') pending.pop_back();
+    std::string line = std::move(pending);
+    pending.clear();
+    for (char& c : line)
+        if (c == '\n') c = ' ';
     if (level <= FUSE_LOG_ERR)
         log::error(line);
     else if (level == FUSE_LOG_WARNING)
@@ -78,6 +84,31 @@ std::string mount_option_string(const SessionOptions& opts) {
 
 int Session::wake_signal() noexcept { return kWakeSignal; }
 
+namespace {
+// A libfuse session for these options, not mounted; nullptr if libfuse refuses them.
+::fuse_session* new_session(const SessionOptions& opts, void* userdata) {
+    std::string optstr = mount_option_string(opts);
+    std::vector<std::string> argv_s = {"coffer", "-o", optstr};
+    if (opts.debug) argv_s.push_back("-d");
+    std::vector<char*> argv;
+    for (auto& a : argv_s) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    fuse_args args = FUSE_ARGS_INIT(static_cast<int>(argv_s.size()), argv.data());
+    const fuse_lowlevel_ops& ops = lowlevel_ops();
+    ::fuse_session* se = fuse_session_new(&args, &ops, sizeof ops, userdata);
+    fuse_opt_free_args(&args);
+    return se;
+}
+}  // namespace
+
+Status check_options(const SessionOptions& opts) {
+    install_process_hooks();
+    ::fuse_session* se = new_session(opts, nullptr);
+    if (!se) return make_error(Code::usage, "libfuse refused the mount options \"" + mount_option_string(opts) + "\"");
+    fuse_session_destroy(se);
+    return {};
+}
+
 Result<std::unique_ptr<Session>> Session::mount(vfs::Filesystem& fs, const std::string& mountpoint,
                                                 const SessionOptions& opts) {
     install_process_hooks();
@@ -87,18 +118,9 @@ Result<std::unique_ptr<Session>> Session::mount(vfs::Filesystem& fs, const std::
 
     SessionOptions effective = opts;
     effective.read_only = s->ctx_.read_only;
-    std::string optstr = mount_option_string(effective);
-    std::vector<std::string> argv_s = {"coffer", "-o", optstr};
-    if (opts.debug) argv_s.push_back("-d");
-    std::vector<char*> argv;
-    for (auto& a : argv_s) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    fuse_args args = FUSE_ARGS_INIT(static_cast<int>(argv_s.size()), argv.data());
-
-    const fuse_lowlevel_ops& ops = lowlevel_ops();
-    s->se_ = fuse_session_new(&args, &ops, sizeof ops, &s->ctx_);
-    fuse_opt_free_args(&args);
-    if (!s->se_) return make_error(Code::usage, "libfuse refused the mount options \"" + optstr + "\"");
+    s->se_ = new_session(effective, &s->ctx_);
+    if (!s->se_)
+        return make_error(Code::usage, "libfuse refused the mount options \"" + mount_option_string(effective) + "\"");
     if (fuse_session_mount(s->se_, mountpoint.c_str()) != 0)
         return make_error(Code::io, "could not mount on " + mountpoint + " (libfuse's message is above)");
     s->mounted_ = true;

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstring>
 
+#include "coffer/util/file_io.h"
 #include "coffer/util/log.h"
 
 namespace coffer::vfs {
@@ -61,6 +62,11 @@ Core::~Core() {
     commit_cv_.notify_all();
     if (committer_.joinable()) committer_.join();
     std::lock_guard lk(mu_);
+    if (abandoned_) {
+        if (tx_open_) (void)ix_->db().exec("ROLLBACK");
+        tx_open_ = false;
+        return;
+    }
     if (tx_open_) {
         auto st = commit_locked(true);
         if (!st.ok()) log::error("final commit of the local index failed: " + st.error().message());
@@ -206,8 +212,8 @@ Status Core::ensure_tx() {
 
 // The staging log is made durable before the index that points into it.
 Status Core::commit_locked(bool durable) {
-    if (!tx_open_) return {};
-    if (::fdatasync(log_.fd->get()) != 0) return sys_error(errno, "staging log fdatasync");
+    if (!tx_open_ || abandoned_) return {};
+    COFFER_TRY(io::datasync(log_.fd->get(), "staging log"));
     auto st = ix_->db().exec("COMMIT");
     if (!st.ok()) {
         (void)ix_->db().exec("ROLLBACK");
@@ -231,7 +237,7 @@ void Core::committer_loop() {
             std::lock_guard g(mu_);
             fd = log_.fd;
         }
-        (void)::fdatasync(fd->get());
+        (void)io::datasync(fd->get(), "staging log");
         {
             std::lock_guard g(mu_);
             if (tx_open_) {
@@ -246,6 +252,17 @@ void Core::committer_loop() {
         }
         lk.lock();
     }
+}
+
+void Core::abandon_for_tests() {
+    {
+        std::lock_guard lk(commit_mu_);
+        stop_ = true;
+    }
+    commit_cv_.notify_all();
+    if (committer_.joinable()) committer_.join();
+    std::lock_guard lk(mu_);
+    abandoned_ = true;
 }
 
 Status Core::flush_all() {

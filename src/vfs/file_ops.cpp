@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <map>
 
+#include "coffer/util/file_io.h"
 #include "coffer/vfs/core.h"
 
 namespace coffer::vfs {
@@ -132,16 +133,10 @@ Result<size_t> Core::write(Ino ino, uint64_t fh, uint64_t off, ByteSpan data) {
     if (append) off = n.size;
     if (off + data.size() > kMaxFileSize || off + data.size() < off) return Error{Code::too_big, EFBIG, "file too large"};
     uint64_t pos = log_.end.load();
-    size_t done = 0;
-    while (done < sealed.size()) {
-        ssize_t w = ::pwrite(log_.fd->get(), sealed.data() + done, sealed.size() - done, static_cast<off_t>(pos + done));
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            int e = errno;
-            (void)::ftruncate(log_.fd->get(), static_cast<off_t>(pos));
-            return sys_error(e, "staging log write");
-        }
-        done += static_cast<size_t>(w);
+    auto wrote = io::pwrite_all(log_.fd->get(), sealed, pos, "staging log");
+    if (!wrote.ok()) {
+        (void)io::truncate(log_.fd->get(), pos, "staging log");  // drop a torn record
+        return std::move(wrote).error();
     }
     log_.end = pos + sealed.size();
     index::StagingPiece piece{off, data.size(), log_.id, pos, rec_id, data.size(), 0};

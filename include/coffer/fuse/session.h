@@ -36,6 +36,8 @@ struct SessionOptions {
 
 // The -o option string libfuse is given (fsname, subtype, default_permissions, …).
 std::string mount_option_string(const SessionOptions& opts);
+// Code::usage if libfuse would refuse these options (checked without mounting).
+Status check_options(const SessionOptions& opts);
 
 class Session {
 public:

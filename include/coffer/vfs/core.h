@@ -119,6 +119,10 @@ public:
     // Path of a node for messages ("docs/a.txt"), best effort.
     std::string path_of(Ino ino);
 
+    // Tests of crash consistency: from now on nothing more is committed and
+    // the destructor leaves the batch uncommitted, as a killed process would.
+    void abandon_for_tests();
+
     // Applies one journal operation to the index (local and replayed ops alike).
     Status apply_op(const format::Op& op);
 
@@ -212,6 +216,7 @@ private:
     std::mutex commit_mu_;
     std::condition_variable commit_cv_;
     bool stop_ = false;
+    bool abandoned_ = false;
     std::thread committer_;
 };
 
