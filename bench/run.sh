@@ -14,6 +14,7 @@
 #   BENCH_ROOT     work folder on a real disk, not tmpfs [/tmp/bench]
 #   OUTDIR         [bench/results/<YYYYmmdd-HHMMSS>]
 #   SKIP_INSTALL=1 do not apt-get install missing tools
+#   SKIP_EXTRA=1   skip bench/coffer-extra.sh (no-op sync, new-device mount, ...)
 #   FSBENCH_*, MAX_WALL, QUIET_*, ...  passed through to the harness
 #
 # A quick smoke test of the script itself:
@@ -90,9 +91,15 @@ mkdir -p "$OUTDIR"
 echo "bench: ${SYSTEMS[*]}, REPS=$REPS, results in $OUTDIR" >&2
 rc=0
 "$SHARED_BENCH/anchors.sh" "${SYSTEMS[@]}" || rc=$?
+if want coffer && [ "${SKIP_EXTRA:-0}" != 1 ]; then
+    echo "coffer-specific workloads (bench/coffer-extra.sh)" >&2
+    timeout 7200 "$HERE/coffer-extra.sh" "$OUTDIR" >"$OUTDIR/coffer-extra.out" 2>&1 || {
+        echo "coffer-extra.sh failed (see $OUTDIR/coffer-extra.out)" >&2; rc=1; }
+fi
 echo "finished: $(date -Is) rc=$rc" >>"$OUTDIR/run-info.txt"
 if [ -f "$OUTDIR/perf.md" ]; then
     echo "report: $OUTDIR/perf.md" >&2
     cat "$OUTDIR/perf.md"
 fi
+[ -f "$OUTDIR/coffer-extra.md" ] && cat "$OUTDIR/coffer-extra.md"
 exit $rc

@@ -11,6 +11,8 @@ namespace coffer::cli {
 
 int main(int argc, char** argv) {
     crypto::init();
+    // Most subcommands hold a password or key at some point: no core dumps, no ptrace.
+    harden_process();
     Parsed p = parse_args(argc, argv);
     std::cout << p.out;
     std::cerr << p.err;

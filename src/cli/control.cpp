@@ -259,7 +259,6 @@ Status make_pipe(UniqueFd& r, UniqueFd& w) {
 
 Result<std::unique_ptr<ControlServer>> ControlServer::listen(const std::string& path) {
     std::unique_ptr<ControlServer> s(new ControlServer());
-    s->path_ = path;
     sockaddr_un addr{};
     if (path.size() >= sizeof addr.sun_path) return make_error(Code::invalid, "socket path too long: " + path);
     addr.sun_family = AF_UNIX;
@@ -277,6 +276,7 @@ Result<std::unique_ptr<ControlServer>> ControlServer::listen(const std::string& 
     int err = errno;
     ::umask(old);
     if (rc != 0) return sys_error(err, "cannot bind " + path);
+    s->path_ = path;  // from now on the socket file is ours to remove
     if (::listen(s->listen_fd_.get(), 8) != 0) return sys_error(errno, "listen");
     COFFER_TRY(make_pipe(s->stop_r_, s->stop_w_));
     COFFER_TRY(make_pipe(s->sig_r_, s->sig_w_));

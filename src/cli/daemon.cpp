@@ -242,7 +242,9 @@ int serve(const Args& a, OpenedVault& ov, const std::string& vault_abs, const st
     }
     (*server)->stop();           // waits for a request in hand; removes the socket
     (*session)->unmount();       // no request reaches the vfs after this
-    auto pub = sync::publish(**fs);
+    // A read-only mount has nothing of its own to publish.
+    Result<sync::PublishStats> pub = (*fs)->read_only() ? Result<sync::PublishStats>(sync::PublishStats{})
+                                                        : sync::publish(**fs);
     if (pub.ok())
         log::info("unmount: " + publish_summary(*pub));
     else

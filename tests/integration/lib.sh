@@ -260,8 +260,10 @@ _cleanup() {
     [ "$_cleanup_done" = 1 ] && return
     _cleanup_done=1
     if [ -n "${_WATCHDOG:-}" ]; then
-        # its sleep first (by parent PID), then the watchdog itself
-        kill $(ps -o pid= --ppid "$_WATCHDOG" 2>/dev/null) "$_WATCHDOG" 2>/dev/null
+        # the watchdog first (so it cannot act), then its sleep (by parent PID)
+        _wd_children=$(ps -o pid= --ppid "$_WATCHDOG" 2>/dev/null)
+        kill "$_WATCHDOG" 2>/dev/null
+        [ -n "$_wd_children" ] && kill $_wd_children 2>/dev/null
     fi
     if [ "$_FINISHED" != 1 ]; then
         [ "$rc" -eq 0 ] && rc=1
@@ -305,11 +307,12 @@ COFFER_TEST_TIMEOUT=${COFFER_TEST_TIMEOUT:-540}
 (
     trap - EXIT INT TERM HUP
     sleep "$COFFER_TEST_TIMEOUT" </dev/null >/dev/null 2>&1 &
-    wait $!
+    wait $! || exit 0          # the sleep was ended: the test finished
+    kill -0 $$ 2>/dev/null || exit 0
     echo "WATCHDOG: $TEST_NAME exceeded ${COFFER_TEST_TIMEOUT}s" >&2
     for s in $(sort -u "$T/.states" 2>/dev/null); do
         p=$(tr -dc '0-9' <"$s/daemon.pid" 2>/dev/null)
-        [ -n "$p" ] && kill -KILL "$p" 2>/dev/null
+        [ -n "$p" ] && _is_coffer_pid "$p" && kill -KILL "$p" 2>/dev/null
     done
     kill -TERM $$ 2>/dev/null
 ) &

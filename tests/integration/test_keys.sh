@@ -36,6 +36,15 @@ assert_fails_with_any() { local out rc; out=$("${@:2}" 2>&1 </dev/null); rc=$?
 # A malformed key is a usage error (2) or simply a wrong key (10).
 assert_fails_with_any "2 10" coffer mount "$CLOUD" "$MNT" --recovery-key-file "$T/wrong.rk" --state "$STATE"
 check_fails "wrong recovery key: nothing mounted" is_mounted "$MNT"
+# A well-formed recovery key of another vault: a wrong key, exit 10.
+mkdir -p "$T/other-vault"
+check "init of a second vault" coffer init "$T/other-vault" --password-file "$PW" --insecure-fast-kdf --recovery-key-file "$T/other.rk"
+assert_fails_with "$EX_WRONG_KEY" coffer mount "$CLOUD" "$MNT" --recovery-key-file "$T/other.rk" --state "$STATE"
+assert_match '[Ww]rong|recovery' "$LAST_OUTPUT" "wrong recovery key: the message says so"
+check_fails "another vault's recovery key: nothing mounted" is_mounted "$MNT"
+assert_fails_with "$EX_WRONG_KEY" coffer fsck "$CLOUD" --recovery-key-file "$T/other.rk"
+# The other vault's password is the same: its slot must not open this vault.
+
 vault_digest >"$T/vault.after"
 assert_file_eq "$T/vault.before" "$T/vault.after" "wrong credentials changed nothing in the vault folder"
 
