@@ -48,17 +48,21 @@ int run_init(const Args& a) {
         if (!fd.ok()) return report(fd.error());
         key_out = std::move(fd).value();
     }
+    bool made_dir = false;
     auto fail = [&](const Error& e) {
         if (key_out) ::unlink(a.recovery_key_file.c_str());
+        if (made_dir) ::rmdir(a.vault.c_str());  // only if still empty
         return report(e);
     };
-    // A missing vault folder is created (one level, like mkdir).
-    if (::mkdir(a.vault.c_str(), 0700) != 0 && errno != EEXIST)
-        return fail(sys_error(errno, "cannot create " + a.vault));
-
     auto pw = a.password_file.empty() ? prompt_new_password("Password for the new vault: ")
                                       : read_password_file(a.password_file);
     if (!pw.ok()) return fail(pw.error());
+
+    // A missing vault folder is created (one level, like mkdir).
+    if (::mkdir(a.vault.c_str(), 0700) == 0)
+        made_dir = true;
+    else if (errno != EEXIST)
+        return fail(sys_error(errno, "cannot create " + a.vault));
 
     store::CreateOptions opts;
     opts.pw_params = pw_params(a.insecure_fast_kdf);

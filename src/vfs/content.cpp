@@ -39,6 +39,21 @@ void seal_record(const crypto::SecretBytes& key, const Id128& gid, uint64_t rec_
 }  // namespace detail
 
 namespace {
+// Per-thread scratch buffers: a fresh vector per FUSE request would be a
+// fresh mmap (and page faults) for every read or write over 128 KiB.
+uint8_t* scratch(size_t n, int slot) {
+    thread_local std::vector<uint8_t> bufs[3];
+    auto& b = bufs[slot];
+    if (b.size() < n) b.resize(n);
+    return b.data();
+}
+}  // namespace
+
+namespace detail {
+uint8_t* write_scratch(size_t n) { return scratch(n, 2); }
+}  // namespace detail
+
+namespace {
 Status pread_full(int fd, uint8_t* buf, size_t len, uint64_t off, bool& short_read) {
     size_t done = 0;
     short_read = false;
@@ -107,19 +122,19 @@ Status Core::read_extent(const crypto::SecretBytes& key, uint32_t key_epoch, con
     uint64_t last_plain = std::min<uint64_t>(B, e.plain_len - j1 * B);
     uint64_t stop = e.offset + format::sealed_block_offset(j1, static_cast<uint32_t>(B)) + last_plain +
                     crypto::kSealOverhead;
-    Bytes sealed(stop - start);
+    uint8_t* sealed = scratch(stop - start, 0);
     bool short_read = false;
-    COFFER_TRY(pread_full((*fd)->get(), sealed.data(), sealed.size(), start, short_read));
+    COFFER_TRY(pread_full((*fd)->get(), sealed, stop - start, start, short_read));
     if (short_read) {
         log::error("tampered: " + what() + ": object " + e.object.hex() + " is truncated");
         return make_error(Code::corrupt, "object " + e.object.hex() + " is truncated");
     }
-    Bytes plain(B);
+    uint8_t* plain = scratch(B, 1);
     for (uint64_t j = j0; j <= j1; ++j) {
         uint64_t plen = std::min<uint64_t>(B, e.plain_len - j * B);
         format::BlockAad aad{e.object, e.offset, j, j + 1 == nblocks, key_epoch};
-        ByteSpan blk(sealed.data() + (j - j0) * (B + crypto::kSealOverhead), plen + crypto::kSealOverhead);
-        auto st = format::open_block(key, aad, blk, plain.data());
+        ByteSpan blk(sealed + (j - j0) * (B + crypto::kSealOverhead), plen + crypto::kSealOverhead);
+        auto st = format::open_block(key, aad, blk, plain);
         if (!st.ok()) {
             log::error("tampered: " + what() + ": object " + e.object.hex() + " block " + std::to_string(j) +
                        " failed authentication");
@@ -127,7 +142,7 @@ Status Core::read_extent(const crypto::SecretBytes& key, uint32_t key_epoch, con
         }
         uint64_t bstart = base + j * B;
         uint64_t a = std::max(from, bstart), b = std::min(to, bstart + plen);
-        if (a < b) std::memcpy(out + (a - from), plain.data() + (a - bstart), b - a);
+        if (a < b) std::memcpy(out + (a - from), plain + (a - bstart), b - a);
     }
     return {};
 }
@@ -141,19 +156,19 @@ Status read_staged(const UniqueFd& fd, const Id128& gid, const crypto::SecretByt
     uint64_t last_plain = std::min<uint64_t>(kFrameSize, p.rec_len - f1 * kFrameSize);
     uint64_t start = p.pos + f0 * stride;
     uint64_t stop = p.pos + f1 * stride + last_plain + crypto::kSealOverhead;
-    Bytes sealed(stop - start);
+    uint8_t* sealed = scratch(stop - start, 0);
     bool short_read = false;
-    COFFER_TRY(pread_full(fd.get(), sealed.data(), sealed.size(), start, short_read));
+    COFFER_TRY(pread_full(fd.get(), sealed, stop - start, start, short_read));
     if (short_read) return make_error(Code::corrupt, "staging log is truncated");
-    Bytes plain(kFrameSize);
+    uint8_t* plain = scratch(kFrameSize, 1);
     for (uint64_t f = f0; f <= f1; ++f) {
         uint64_t plen = std::min<uint64_t>(kFrameSize, p.rec_len - f * kFrameSize);
-        ByteSpan box(sealed.data() + (f - f0) * stride, plen + crypto::kSealOverhead);
-        auto st = crypto::open_into(key, box, detail::frame_aad(gid, p.rec_id, f), plain.data());
+        ByteSpan box(sealed + (f - f0) * stride, plen + crypto::kSealOverhead);
+        auto st = crypto::open_into(key, box, detail::frame_aad(gid, p.rec_id, f), plain);
         if (!st.ok()) return make_error(Code::corrupt, "staging log frame failed authentication");
         uint64_t fstart = f * kFrameSize;
         uint64_t a = std::max(r0, fstart), b = std::min(r1, fstart + plen);
-        if (a < b) std::memcpy(out + (a - r0), plain.data() + (a - fstart), b - a);
+        if (a < b) std::memcpy(out + (a - r0), plain + (a - fstart), b - a);
     }
     return {};
 }
