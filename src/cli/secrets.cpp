@@ -53,7 +53,9 @@ Result<crypto::SecretBytes> read_recovery_key_file(const std::string& path) {
     COFFER_ASSIGN(crypto::SecretBytes text, read_secret_file(path));
     auto key = format::parse_recovery_key(text.span());
     if (!key.ok()) {
+        // A mistyped key is a wrong key (exit 10); the message names the bad group.
         Error e = std::move(key).error();
+        if (e.code == Code::invalid) e.code = Code::wrong_key;
         e.context = path + ": " + e.context;
         return e;
     }

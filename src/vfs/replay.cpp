@@ -19,8 +19,33 @@ bool is_hex(std::string_view s, size_t n) {
 }
 }  // namespace
 
+// Every device's newest segment this device has applied must still be in the
+// vault, with the same bytes: otherwise the cloud folder was rolled back (or a
+// segment deleted or replaced). Caller holds mu_.
+Status Core::check_heads() {
+    COFFER_ASSIGN(auto heads, ix_->heads());
+    COFFER_ASSIGN(auto intent, ix_->intent());
+    for (const auto& h : heads) {
+        if (h.device == device_ && intent && intent->first == h.seq) continue;  // written at the next publish
+        std::string rel = format::segment_path(h.device, h.seq);
+        auto bytes = vault_.dir().read(rel);
+        if (!bytes.ok()) {
+            if (bytes.error().code != Code::pending) return std::move(bytes).error();
+            return make_error(Code::rolled_back, "vault file " + rel +
+                                                     ", which this device has already seen, is missing: the cloud "
+                                                     "folder was rolled back or the file deleted");
+        }
+        if (format::segment_hash(*bytes) != h.head)
+            return make_error(Code::rolled_back, "vault file " + rel +
+                                                     " differs from the one this device has seen: replaced by the "
+                                                     "cloud folder");
+    }
+    return {};
+}
+
 // Caller holds mu_.
 Status Core::replay_vault() {
+    COFFER_TRY(check_heads());
     COFFER_ASSIGN(auto devices, vault_.dir().list("journal"));
     std::vector<Pending> todo;
     COFFER_ASSIGN(int64_t own_next, ix_->meta_int("next_seq", 1));

@@ -8,12 +8,8 @@
 
 #include "coffer/cli/args.h"
 #include "coffer/store/vault.h"
+#include "coffer/util/log.h"
 #include "coffer/vfs/filesystem.h"
-
-namespace coffer::log {
-// Implemented in src/util/log.cpp: also append log lines to `path` ("" stops).
-bool set_file(std::string_view path);
-}  // namespace coffer::log
 
 namespace coffer::cli {
 

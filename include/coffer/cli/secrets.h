@@ -17,7 +17,8 @@ constexpr size_t kMaxPassword = 4096;
 Result<crypto::SecretBytes> read_secret_file(const std::string& path);
 // The first line of the file, newline stripped; Code::usage when empty.
 Result<crypto::SecretBytes> read_password_file(const std::string& path);
-// The recovery key in the file, parsed (raw bytes); Code::invalid names a bad group.
+// The recovery key in the file, parsed (raw bytes); a malformed key is
+// Code::wrong_key with a message naming the bad group.
 Result<crypto::SecretBytes> read_recovery_key_file(const std::string& path);
 
 // Prompts on /dev/tty with echo off. Code::usage when there is no terminal.

@@ -9,6 +9,8 @@ namespace coffer::log {
 enum class Level { debug, info, warn, error };
 void set_level(Level l);
 void set_ident(std::string_view ident);  // prefix, e.g. "coffer[mnt]"
+// Also append timestamped lines to `path` ("" stops); false if it cannot be opened.
+bool set_file(std::string_view path);
 void write(Level l, std::string_view msg);
 inline void debug(std::string_view m) { write(Level::debug, m); }
 inline void info(std::string_view m) { write(Level::info, m); }

@@ -175,6 +175,7 @@ private:
     Status rotate_log();
     void drop_unused_logs();
     Status replay_vault();
+    Status check_heads();
     Status apply_segment(const format::Segment& seg, ByteSpan bytes);
     void committer_loop();
 

@@ -200,7 +200,8 @@ TEST_CASE("recovery key file: read back what init writes") {
     REQUIRE(parsed.ok());
     CHECK(crypto::equal(parsed->span(), key.span()));
     auto bad = read_recovery_key_file(t.file("bad", "not a key\n"));
-    CHECK_FALSE(bad.ok());
+    REQUIRE_FALSE(bad.ok());
+    CHECK(exit_code_for(bad.error()) == kExitWrongKey);
 }
 
 TEST_CASE("socket path: 16 hex of BLAKE2b of the canonical mountpoint") {

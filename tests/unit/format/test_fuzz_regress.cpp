@@ -13,6 +13,8 @@
 #define COFFER_FUZZ_NO_ENTRY
 #include "../../fuzz/fuzz_object.cpp"
 #include "../../fuzz/fuzz_ops.cpp"
+#include "../../fuzz/fuzz_header.cpp"
+#include "../../fuzz/fuzz_recovery.cpp"
 #include "../../fuzz/fuzz_segment.cpp"
 #include "../test_support.h"
 
@@ -83,6 +85,8 @@ Bytes tagged(uint8_t mode, ByteSpan rest) {
 TEST_CASE("fuzz corpus: ops") { CHECK(run_corpus("ops", fuzz::fuzz_ops) > 0); }
 TEST_CASE("fuzz corpus: segment") { CHECK(run_corpus("segment", fuzz::fuzz_segment) > 0); }
 TEST_CASE("fuzz corpus: object") { CHECK(run_corpus("object", fuzz::fuzz_object) > 0); }
+TEST_CASE("fuzz corpus: header") { CHECK(run_corpus("header", fuzz::fuzz_header) > 0); }
+TEST_CASE("fuzz corpus: recovery key") { CHECK(run_corpus("recovery", fuzz::fuzz_recovery) > 0); }
 
 TEST_CASE("fuzz corpus: write seeds") {
     if (!std::getenv("COFFER_WRITE_FUZZ_CORPUS")) return;
