@@ -390,6 +390,7 @@ Status remove_piece(Db& db, Ino ino, uint64_t off) {
 }  // namespace
 
 Status Index::put_piece(Ino ino, const StagingPiece& np) {
+    if (np.len == 0) return {};
     COFFER_ASSIGN(auto overlapping, pieces(ino, np.off, np.end()));
     for (const StagingPiece& p : overlapping) {
         COFFER_TRY(remove_piece(*db_, ino, p.off));

@@ -40,6 +40,9 @@ CREATE TABLE intent(seq INTEGER PRIMARY KEY, bytes BLOB NOT NULL);
 Status Index::migrate() {
     COFFER_TRY(db_->exec("PRAGMA journal_mode=WAL"));
     COFFER_TRY(db_->exec("PRAGMA synchronous=FULL"));
+    // After a checkpoint the WAL is cut back to this size (a large replay
+    // must not keep a large WAL on a small disk).
+    COFFER_TRY(db_->exec("PRAGMA journal_size_limit=4194304"));
     COFFER_TRY(db_->exec("PRAGMA temp_store=MEMORY"));
     COFFER_TRY(db_->exec("PRAGMA cache_size=-32768"));
     COFFER_ASSIGN(Stmt s, db_->prepare("PRAGMA user_version"));

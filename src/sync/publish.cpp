@@ -103,6 +103,10 @@ Result<PublishStats> publish(vfs::Filesystem& fs) {
             for (uint64_t i = p.off / E; i <= last / E; ++i)
                 if (dirty.empty() || dirty.back() < i) dirty.push_back(i);
         }
+        // An extent reaching past the end (the file was truncated inside it)
+        // is re-sealed short, so the cut-off bytes leave the vault.
+        for (const auto& e : n.plan.extents)
+            if (e.index < nextents && e.index * E + e.plain_len > n.size) dirty.push_back(e.index);
         std::sort(dirty.begin(), dirty.end());
         dirty.erase(std::unique(dirty.begin(), dirty.end()), dirty.end());
         std::vector<format::ExtentRef> ext;

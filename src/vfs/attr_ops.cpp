@@ -80,7 +80,7 @@ Result<Attr> Core::getattr(Ino ino) {
 Result<Attr> Core::setattr(Ino ino, const SetAttrReq& req, const Ctx& ctx) {
     std::lock_guard lk(mu_);
     OpScope scope(*this);
-    COFFER_TRY(scope.begin());
+    COFFER_TRY(scope.begin(OpScope::Space::frees));
     COFFER_ASSIGN(NodeRow n, node_locked(ino));
     int64_t now = now_ns();
     if (req.size) {
@@ -209,7 +209,7 @@ Status Core::removexattr(Ino ino, std::string_view name) {
     std::lock_guard lk(mu_);
     COFFER_TRY(check_xattr_name(name));
     OpScope scope(*this);
-    COFFER_TRY(scope.begin());
+    COFFER_TRY(scope.begin(OpScope::Space::frees));
     COFFER_ASSIGN(NodeRow n, node_locked(ino));
     COFFER_ASSIGN(auto existing, ix_->xattr(ino, tag_for(n.gid, name)));
     if (!existing) return make_error(Code::no_data, "no such xattr");

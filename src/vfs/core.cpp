@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -185,8 +186,9 @@ Core::OpScope::~OpScope() {
     }
 }
 
-Status Core::OpScope::begin() {
+Status Core::OpScope::begin(Space space, uint64_t need) {
     COFFER_TRY(c_.check_writable());
+    if (space == Space::consumes) COFFER_TRY(c_.check_space(need));
     COFFER_TRY(c_.ensure_tx());
     COFFER_TRY(c_.ix_->db().exec("SAVEPOINT op"));
     open_ = true;
@@ -203,6 +205,23 @@ Status Core::check_writable() const {
     return {};
 }
 
+// SQLite rolls back the whole transaction when COMMIT meets a full disk, so
+// operations that consume space stop while less than kReserve is free: what
+// was acknowledged can always be committed, and deleting files still works.
+Status Core::check_space(uint64_t need) {
+    constexpr uint64_t kReserve = 16ull << 20;
+    auto now = std::chrono::steady_clock::now();
+    if (now - free_checked_ > std::chrono::milliseconds(50) || free_bytes_ < need + 2 * kReserve) {
+        struct statvfs sv;
+        if (::statvfs(opts_.state_dir.c_str(), &sv) == 0) free_bytes_ = static_cast<uint64_t>(sv.f_bavail) * sv.f_frsize;
+        free_checked_ = now;
+    }
+    if (free_bytes_ < need + kReserve)
+        return Error{Code::no_space, ENOSPC, "the local state's disk is full (" + opts_.state_dir + ")"};
+    free_bytes_ -= need;
+    return {};
+}
+
 Status Core::ensure_tx() {
     if (tx_open_) return {};
     COFFER_TRY(ix_->db().exec("BEGIN IMMEDIATE"));
@@ -216,8 +235,15 @@ Status Core::commit_locked(bool durable) {
     COFFER_TRY(io::datasync(log_.fd->get(), "staging log"));
     auto st = ix_->db().exec("COMMIT");
     if (!st.ok()) {
-        (void)ix_->db().exec("ROLLBACK");
-        tx_open_ = false;
+        if (sqlite3_get_autocommit(ix_->db().raw())) {
+            // SQLite rolled the batch back: operations acknowledged since the
+            // last commit are gone. Say so loudly; later fsyncs fail.
+            tx_open_ = false;
+            log::error("the local index could not commit (" + st.error().message() +
+                       "): changes since the last fsync were lost");
+            deferred_error_ = Error{Code::io, EIO, "local index commit failed"};
+            has_deferred_error_ = true;
+        }
         return st;
     }
     tx_open_ = false;

@@ -25,6 +25,14 @@ Result<Cut> Core::take_cut() {
         c.version = n->version;
         c.wrapped_key = n->wrapped_key;
         COFFER_ASSIGN(c.plan, plan_locked(*n, 0, n->size));
+        // Zero pieces past the end (left by a truncate inside an extent) are
+        // published too: the extent is re-sealed without the cut-off bytes.
+        COFFER_ASSIGN(auto tail, ix_->pieces(ino, std::max<uint64_t>(n->size, 1), UINT64_MAX));
+        for (const auto& p : tail) {
+            if (p.off < n->size) continue;
+            c.plan.pieces.push_back(p);
+            c.plan.piece_fds.push_back(nullptr);
+        }
         cut.nodes.push_back(std::move(c));
     }
     Status inner;

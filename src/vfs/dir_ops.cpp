@@ -128,7 +128,7 @@ Result<Attr> Core::link(Ino ino, Ino new_parent, std::string_view new_name) {
 Status Core::unlink(Ino parent, std::string_view name) {
     std::lock_guard lk(mu_);
     OpScope scope(*this);
-    COFFER_TRY(scope.begin());
+    COFFER_TRY(scope.begin(OpScope::Space::frees));
     COFFER_ASSIGN(auto e, entry_locked(parent, name));
     if (S_ISDIR(e.second.mode)) return make_error(Code::is_dir, "is a directory");
     COFFER_ASSIGN(NodeRow p, node_locked(parent));
@@ -139,7 +139,7 @@ Status Core::unlink(Ino parent, std::string_view name) {
 Status Core::rmdir(Ino parent, std::string_view name) {
     std::lock_guard lk(mu_);
     OpScope scope(*this);
-    COFFER_TRY(scope.begin());
+    COFFER_TRY(scope.begin(OpScope::Space::frees));
     COFFER_ASSIGN(auto e, entry_locked(parent, name));
     if (!S_ISDIR(e.second.mode)) return make_error(Code::not_dir, "not a directory");
     COFFER_ASSIGN(bool empty, ix_->dir_empty(e.first));
@@ -155,7 +155,7 @@ Status Core::rename(Ino parent, std::string_view name, Ino new_parent, std::stri
     if ((flags & RENAME_NOREPLACE) && (flags & RENAME_EXCHANGE)) return make_error(Code::invalid, "bad rename flags");
     COFFER_TRY(check_name(new_name));
     OpScope scope(*this);
-    COFFER_TRY(scope.begin());
+    COFFER_TRY(scope.begin(OpScope::Space::frees));
     COFFER_ASSIGN(auto src, entry_locked(parent, name));
     COFFER_ASSIGN(NodeRow sp, node_locked(parent));
     COFFER_ASSIGN(NodeRow dp, node_locked(new_parent));
@@ -184,15 +184,26 @@ Status Core::rename(Ino parent, std::string_view name, Ino new_parent, std::stri
         }
         op.replaced = dst->second.gid;
     }
-    if (S_ISDIR(src.second.mode) && parent != new_parent) {
-        // Refuse to move a directory into its own subtree (the kernel checks
-        // too; the journal must never describe a cycle).
-        Ino cur = new_parent;
-        for (int depth = 0; cur != kRootIno && depth < 100000; ++depth) {
-            if (cur == src.first) return make_error(Code::invalid, "cannot move a directory into itself");
+    // Refuse to move a directory into its own subtree (the kernel checks
+    // too; the journal must never describe a cycle). An exchange moves the
+    // target the other way.
+    auto into_itself = [&](Ino moved, Ino dest_parent) -> Result<bool> {
+        for (Ino cur = dest_parent; cur != kRootIno;) {
+            if (cur == moved) return true;
             COFFER_ASSIGN(auto d, ix_->first_dirent_of(cur));
             if (!d) break;
             cur = d->parent;
+        }
+        return false;
+    };
+    if (parent != new_parent) {
+        if (S_ISDIR(src.second.mode)) {
+            COFFER_ASSIGN(bool loop, into_itself(src.first, new_parent));
+            if (loop) return make_error(Code::invalid, "cannot move a directory into itself");
+        }
+        if ((flags & RENAME_EXCHANGE) && S_ISDIR(dst->second.mode)) {
+            COFFER_ASSIGN(bool loop, into_itself(dst->first, parent));
+            if (loop) return make_error(Code::invalid, "cannot move a directory into itself");
         }
     }
     COFFER_TRY(record(format::Op{next_hlc(), op}));

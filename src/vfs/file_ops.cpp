@@ -38,7 +38,7 @@ Result<uint64_t> Core::open(Ino ino, int flags) {
     if (writes) COFFER_TRY(check_writable());
     if ((flags & O_TRUNC) && writes && S_ISREG(n.mode) && n.size != 0) {
         OpScope scope(*this);
-        COFFER_TRY(scope.begin());
+        COFFER_TRY(scope.begin(OpScope::Space::frees));
         COFFER_TRY(truncate_locked(n, 0));
         COFFER_TRY(scope.commit());
     }
@@ -131,7 +131,7 @@ Result<size_t> Core::write(Ino ino, uint64_t fh, uint64_t off, ByteSpan data) {
 
     std::lock_guard lk(mu_);
     OpScope scope(*this);
-    COFFER_TRY(scope.begin());
+    COFFER_TRY(scope.begin(OpScope::Space::consumes, sealed.size()));
     COFFER_ASSIGN(NodeRow n, node_locked(ino));
     if (append) off = n.size;
     if (off + data.size() > kMaxFileSize || off + data.size() < off) return Error{Code::too_big, EFBIG, "file too large"};

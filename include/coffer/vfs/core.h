@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <map>
 #include <memory>
@@ -144,7 +145,11 @@ private:
         OpScope(const OpScope&) = delete;
         OpScope& operator=(const OpScope&) = delete;
         ~OpScope();
-        Status begin();
+        // An operation that frees space (unlink, truncate, rename) may use the
+        // reserve kept free on the local disk; others must leave it, so that
+        // the index can always commit what was acknowledged.
+        enum class Space { consumes, frees };
+        Status begin(Space space = Space::consumes, uint64_t need = 0);
         Status commit();
 
     private:
@@ -168,6 +173,7 @@ private:
                            std::string_view target, const Ctx& ctx);
     Result<std::pair<Ino, index::NodeRow>> entry_locked(Ino parent, std::string_view name);
     Status check_writable() const;
+    Status check_space(uint64_t need);
     Status truncate_locked(index::NodeRow& n, uint64_t size);
     Result<std::shared_ptr<const crypto::SecretBytes>> file_key_locked(const index::NodeRow& n);
     Result<std::shared_ptr<UniqueFd>> log_fd(uint64_t log);
@@ -218,6 +224,8 @@ private:
     std::condition_variable commit_cv_;
     bool stop_ = false;
     bool abandoned_ = false;
+    uint64_t free_bytes_ = 0;                       // cached statvfs of the state folder
+    std::chrono::steady_clock::time_point free_checked_{};
     std::thread committer_;
 };
 

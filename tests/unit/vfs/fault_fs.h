@@ -36,6 +36,10 @@
 // renameat2(2), and while this layer is installed a rename counts as a
 // mutating call (and fails once the power is cut).
 //
+// While installed, fsync(2) and fdatasync(2) are interposed too and flush
+// nothing: the layer's record is the durability that counts, and real
+// flushes of the test's temporary folders would only cost time.
+//
 // One instance at a time; install()/uninstall() are not thread-safe, the
 // hooks are.
 #pragma once
