@@ -388,6 +388,8 @@ echo public >"$M/perm/public"; chmod 644 "$M/perm/public"
 echo secret >"$M/perm/private"; chmod 600 "$M/perm/private"
 mkdir "$M/perm/open"; chmod 1777 "$M/perm/open"
 as_nobody() { timeout 30 setpriv --reuid=65534 --regid=65534 --clear-groups -- "$@"; }
+as_nobody test -x "$M" ||
+    fail "uid 65534 cannot reach $M: make every folder above it traversable (e.g. chmod 755 \$COFFER_TEST_TMP)"
 assert_eq public "$(as_nobody cat "$M/perm/public" 2>&1)" "another user reads a 0644 file"
 check_fails "another user cannot read a 0600 file" as_nobody cat "$M/perm/private"
 assert_match 'Permission denied' "$(as_nobody cat "$M/perm/private" 2>&1)" "... with EACCES"
