@@ -74,7 +74,23 @@ void bind_node(Stmt& s, const NodeRow& n) {
 }
 }  // namespace
 
+namespace {
+constexpr size_t kNodeCacheMax = 50000;  // ~15 MiB of rows at most
+}  // namespace
+
+void Index::cache_node(const NodeRow& n) {
+    if (node_cache_.size() >= kNodeCacheMax) node_cache_.clear();
+    node_cache_[n.ino] = n;
+}
+
+void Index::forget_cached() {
+    node_cache_.clear();
+    alloc_cache_.clear();
+}
+
 Result<std::optional<NodeRow>> Index::node(Ino ino) {
+    auto hit = node_cache_.find(ino);
+    if (hit != node_cache_.end()) return std::optional<NodeRow>(hit->second);
     Stmt& s = db_->cached(
         "SELECT ino, gid, mode, uid, ogid, rdev, size, nlink, atime, mtime, ctime, link, key_epoch, wkey, version, "
         "dirty FROM nodes WHERE ino=?");
@@ -83,6 +99,7 @@ Result<std::optional<NodeRow>> Index::node(Ino ino) {
     if (!row) return std::optional<NodeRow>{};
     NodeRow n = read_node(s);
     s.reset();
+    cache_node(n);
     return std::optional<NodeRow>(std::move(n));
 }
 Result<std::optional<Ino>> Index::ino_of(const Id128& gid) {
@@ -101,7 +118,10 @@ Result<Ino> Index::insert_node(const NodeRow& n) {
     if (n.ino) s.bind(1, static_cast<int64_t>(n.ino)); else s.bind_null(1);
     bind_node(s, n);
     COFFER_TRY(s.exec());
-    return static_cast<Ino>(db_->last_rowid());
+    NodeRow row = n;
+    row.ino = static_cast<Ino>(db_->last_rowid());
+    cache_node(row);
+    return row.ino;
 }
 Status Index::update_node(const NodeRow& n) {
     Stmt& s = db_->cached(
@@ -109,9 +129,18 @@ Status Index::update_node(const NodeRow& n) {
         "ctime=?11, link=?12, key_epoch=?13, wkey=?14, version=?15, dirty=?16 WHERE ino=?1");
     s.bind(1, static_cast<int64_t>(n.ino));
     bind_node(s, n);
-    return s.exec();
+    COFFER_TRY(s.exec());
+    cache_node(n);
+    return {};
 }
 Status Index::update_size_times(Ino ino, uint64_t size, int64_t mtime, int64_t ctime, bool dirty) {
+    auto hit = node_cache_.find(ino);
+    if (hit != node_cache_.end()) {
+        hit->second.size = size;
+        hit->second.mtime = mtime;
+        hit->second.ctime = ctime;
+        hit->second.content_dirty = hit->second.content_dirty || dirty;
+    }
     return db_->cached("UPDATE nodes SET size=?2, mtime=?3, ctime=?4, dirty=dirty|?5 WHERE ino=?1")
         .bind(1, static_cast<int64_t>(ino))
         .bind(2, static_cast<int64_t>(size))
@@ -121,6 +150,8 @@ Status Index::update_size_times(Ino ino, uint64_t size, int64_t mtime, int64_t c
         .exec();
 }
 Status Index::delete_node(Ino ino) {
+    node_cache_.erase(ino);
+    forget_alloc(ino);
     int64_t i = static_cast<int64_t>(ino);
     COFFER_TRY(db_->cached("DELETE FROM xattrs WHERE ino=?").bind(1, i).exec());
     COFFER_TRY(db_->cached("DELETE FROM extents WHERE ino=?").bind(1, i).exec());
@@ -311,6 +342,7 @@ Result<std::vector<format::ExtentRef>> Index::extents(Ino ino, uint64_t first_id
 }
 Result<std::vector<format::ExtentRef>> Index::all_extents(Ino ino) { return extents(ino, 0, INT64_MAX); }
 Status Index::replace_extents(Ino ino, const std::vector<format::ExtentRef>& ext) {
+    forget_alloc(ino);
     COFFER_TRY(db_->cached("DELETE FROM extents WHERE ino=?").bind(1, static_cast<int64_t>(ino)).exec());
     for (const auto& e : ext) {
         COFFER_TRY(db_->cached("INSERT INTO extents(ino, idx, object, off, len) VALUES(?,?,?,?,?)")
@@ -324,6 +356,7 @@ Status Index::replace_extents(Ino ino, const std::vector<format::ExtentRef>& ext
     return {};
 }
 Status Index::delete_extents_from(Ino ino, uint64_t first_idx) {
+    forget_alloc(ino);
     return db_->cached("DELETE FROM extents WHERE ino=? AND idx>=?")
         .bind(1, static_cast<int64_t>(ino))
         .bind(2, static_cast<int64_t>(first_idx > INT64_MAX ? INT64_MAX : first_idx))
@@ -390,6 +423,7 @@ Status remove_piece(Db& db, Ino ino, uint64_t off) {
 }  // namespace
 
 Status Index::put_piece(Ino ino, const StagingPiece& np) {
+    forget_alloc(ino);
     if (np.len == 0) return {};
     COFFER_ASSIGN(auto overlapping, pieces(ino, np.off, np.end()));
     for (const StagingPiece& p : overlapping) {
@@ -411,6 +445,7 @@ Status Index::put_piece(Ino ino, const StagingPiece& np) {
     return insert_piece(*db_, ino, np);
 }
 Status Index::cut_pieces(Ino ino, uint64_t size) {
+    forget_alloc(ino);
     COFFER_ASSIGN(auto straddling, pieces(ino, size, size + 1));
     for (const StagingPiece& p : straddling) {
         if (p.off < size) {
@@ -422,6 +457,7 @@ Status Index::cut_pieces(Ino ino, uint64_t size) {
     return db_->cached("DELETE FROM staging WHERE ino=? AND off>=?").bind(1, static_cast<int64_t>(ino)).bind(2, i64(size)).exec();
 }
 Status Index::delete_piece_if_same(Ino ino, const StagingPiece& p) {
+    forget_alloc(ino);
     return db_->cached("DELETE FROM staging WHERE ino=? AND off=? AND len=? AND log=? AND pos=? AND rec=? AND skip=?")
         .bind(1, static_cast<int64_t>(ino))
         .bind(2, i64(p.off))
@@ -448,6 +484,8 @@ Result<uint64_t> Index::staged_bytes() {
 }
 
 Result<uint64_t> Index::allocated(Ino ino) {
+    auto hit = alloc_cache_.find(ino);
+    if (hit != alloc_cache_.end()) return hit->second;
     Stmt& s = db_->cached(
         "SELECT (SELECT coalesce(sum(len), 0) FROM extents WHERE ino=?1) + "
         "(SELECT coalesce(sum(len), 0) FROM staging WHERE ino=?1 AND log != 0)");
@@ -455,6 +493,8 @@ Result<uint64_t> Index::allocated(Ino ino) {
     COFFER_ASSIGN(bool row, s.step());
     uint64_t n = row ? static_cast<uint64_t>(s.col_int(0)) : 0;
     s.reset();
+    if (alloc_cache_.size() >= kNodeCacheMax) alloc_cache_.clear();
+    alloc_cache_[ino] = n;
     return n;
 }
 

@@ -3,6 +3,7 @@
 // the journal into an empty index gives the same tree.
 #include <sys/stat.h>
 
+#include "aad.h"
 #include "coffer/util/log.h"
 #include "coffer/vfs/core.h"
 
@@ -13,26 +14,8 @@ using index::NodeRow;
 namespace {
 int64_t hlc_ns(format::Hlc h) { return static_cast<int64_t>(h >> 16) * 1000000; }
 bool is_dir(uint32_t mode) { return S_ISDIR(mode); }
-Bytes aad_with(const char* label, const Id128& id) {
-    Bytes aad(label, label + 4);
-    aad.insert(aad.end(), id.b.begin(), id.b.end());
-    return aad;
-}
 }  // namespace
 
-namespace detail {
-Bytes wrap_aad(const Id128& node, uint32_t key_epoch) {
-    Bytes aad = aad_with("CFFK", node);
-    uint8_t e[4];
-    put_u32le(e, key_epoch);
-    aad.insert(aad.end(), e, e + 4);
-    return aad;
-}
-Bytes link_aad(const Id128& node) { return aad_with("CFSL", node); }
-Bytes rdev_aad(const Id128& node) { return aad_with("CFRD", node); }
-Bytes xname_aad(const Id128& node) { return aad_with("CFXN", node); }
-Bytes xvalue_aad(const Id128& node) { return aad_with("CFXV", node); }
-}  // namespace detail
 
 namespace {
 struct Resolver {
@@ -83,15 +66,15 @@ Status Core::apply_op(const format::Op& op) {
         if (S_ISCHR(c->mode) || S_ISBLK(c->mode)) {
             uint8_t b[8];
             put_u64le(b, c->rdev);
-            n.rdev_sealed = crypto::seal(names_key_, ByteSpan(b, 8), detail::rdev_aad(c->node));
+            n.rdev_sealed = crypto::seal(names_key_, ByteSpan(b, 8), aad::rdev(c->node));
         }
         if (S_ISLNK(c->mode)) {
-            n.link_sealed = crypto::seal(names_key_, as_bytes(c->symlink_target), detail::link_aad(c->node));
+            n.link_sealed = crypto::seal(names_key_, as_bytes(c->symlink_target), aad::symlink(c->node));
             n.size = c->symlink_target.size();
         }
         if (S_ISREG(c->mode)) {
             crypto::SecretBytes key = crypto::random_key();
-            n.wrapped_key = crypto::seal(fkey_wrap_, key.span(), detail::wrap_aad(c->node, n.key_epoch));
+            n.wrapped_key = crypto::seal(fkey_wrap_, key.span(), aad::file_key(c->node, n.key_epoch));
         }
         COFFER_ASSIGN(index::Ino ino, ix_->insert_node(n));
         COFFER_TRY(ix_->insert_dirent(parent.ino, tag, seal_name(c->parent, c->name), ino));
@@ -209,8 +192,8 @@ Status Core::apply_op(const format::Op& op) {
         COFFER_ASSIGN(NodeRow n, r.node(sx->node, "node"));
         index::XattrRow x;
         x.tag = tag_for(sx->node, sx->name);
-        x.name_sealed = crypto::seal(names_key_, as_bytes(sx->name), detail::xname_aad(sx->node));
-        x.value_sealed = crypto::seal(names_key_, sx->value, detail::xvalue_aad(sx->node));
+        x.name_sealed = crypto::seal(names_key_, as_bytes(sx->name), aad::xattr_name(sx->node));
+        x.value_sealed = crypto::seal(names_key_, sx->value, aad::xattr_value(sx->node));
         COFFER_TRY(ix_->put_xattr(n.ino, x));
         n.ctime = t;
         return ix_->update_node(n);

@@ -3,18 +3,13 @@
 #include <sys/statvfs.h>
 #include <sys/xattr.h>
 
+#include "aad.h"
 #include "coffer/vfs/core.h"
 
 namespace coffer::vfs {
 
 using index::NodeRow;
 
-namespace detail {
-Bytes link_aad(const Id128& node);
-Bytes rdev_aad(const Id128& node);
-Bytes xname_aad(const Id128& node);
-Bytes xvalue_aad(const Id128& node);
-}  // namespace detail
 
 namespace {
 int64_t now_ns() {
@@ -53,7 +48,7 @@ Attr Core::attr_of(const NodeRow& n) {
     a.mtime = to_ts(n.mtime);
     a.ctime = to_ts(n.ctime);
     if (!n.rdev_sealed.empty()) {
-        auto r = crypto::open(names_key_, n.rdev_sealed, detail::rdev_aad(n.gid));
+        auto r = crypto::open(names_key_, n.rdev_sealed, aad::rdev(n.gid));
         if (r.ok() && r->size() == 8) a.rdev = get_u64le(r->data());
     }
     if (S_ISREG(n.mode)) {
@@ -134,7 +129,7 @@ Result<std::string> Core::readlink(Ino ino) {
     std::lock_guard lk(mu_);
     COFFER_ASSIGN(NodeRow n, node_locked(ino));
     if (!S_ISLNK(n.mode)) return make_error(Code::invalid, "not a symlink");
-    auto t = crypto::open(names_key_, n.link_sealed, detail::link_aad(n.gid));
+    auto t = crypto::open(names_key_, n.link_sealed, aad::symlink(n.gid));
     if (!t.ok()) return make_error(Code::corrupt, "local index: symlink " + path_of(ino) + " failed authentication");
     return std::string(t->begin(), t->end());
 }
@@ -187,7 +182,7 @@ Result<Bytes> Core::getxattr(Ino ino, std::string_view name) {
     COFFER_ASSIGN(NodeRow n, node_locked(ino));
     COFFER_ASSIGN(auto x, ix_->xattr(ino, tag_for(n.gid, name)));
     if (!x) return make_error(Code::no_data, "no such xattr");
-    auto v = crypto::open(names_key_, x->value_sealed, detail::xvalue_aad(n.gid));
+    auto v = crypto::open(names_key_, x->value_sealed, aad::xattr_value(n.gid));
     if (!v.ok()) return make_error(Code::corrupt, "local index: xattr of " + path_of(ino) + " failed authentication");
     return std::move(*v);
 }
@@ -198,7 +193,7 @@ Result<std::vector<std::string>> Core::listxattr(Ino ino) {
     COFFER_ASSIGN(auto rows, ix_->xattrs(ino));
     std::vector<std::string> names;
     for (const auto& x : rows) {
-        auto nm = crypto::open(names_key_, x.name_sealed, detail::xname_aad(n.gid));
+        auto nm = crypto::open(names_key_, x.name_sealed, aad::xattr_name(n.gid));
         if (!nm.ok()) return make_error(Code::corrupt, "local index: xattr of " + path_of(ino) + " failed authentication");
         names.emplace_back(nm->begin(), nm->end());
     }

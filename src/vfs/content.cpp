@@ -6,24 +6,14 @@
 #include <algorithm>
 #include <cstring>
 
+#include "aad.h"
+#include "staging.h"
 #include "coffer/util/log.h"
 #include "coffer/vfs/core.h"
 
 namespace coffer::vfs {
 
-namespace detail {
-Bytes wrap_aad(const Id128& node, uint32_t key_epoch);
-
-Bytes frame_aad(const Id128& gid, uint64_t rec_id, uint64_t frame) {
-    Bytes aad = {'C', 'F', 'S', 'T'};
-    aad.insert(aad.end(), gid.b.begin(), gid.b.end());
-    uint8_t b[12];
-    put_u64le(b, rec_id);
-    put_u32le(b + 8, static_cast<uint32_t>(frame));
-    aad.insert(aad.end(), b, b + 12);
-    return aad;
-}
-
+namespace staging {
 uint64_t sealed_record_size(uint64_t len) {
     uint64_t frames = (len + kFrameSize - 1) / kFrameSize;
     return len + frames * crypto::kSealOverhead;
@@ -32,11 +22,11 @@ uint64_t sealed_record_size(uint64_t len) {
 void seal_record(const crypto::SecretBytes& key, const Id128& gid, uint64_t rec_id, ByteSpan data, uint8_t* out) {
     for (uint64_t f = 0, off = 0; off < data.size(); ++f, off += kFrameSize) {
         uint64_t n = std::min<uint64_t>(kFrameSize, data.size() - off);
-        crypto::seal_into(key, data.subspan(off, n), frame_aad(gid, rec_id, f), out);
+        crypto::seal_into(key, data.subspan(off, n), aad::frame(gid, rec_id, f), out);
         out += n + crypto::kSealOverhead;
     }
 }
-}  // namespace detail
+}  // namespace staging
 
 namespace {
 // Per-thread scratch buffers: a fresh vector per FUSE request would be a
@@ -49,9 +39,9 @@ uint8_t* scratch(size_t n, int slot) {
 }
 }  // namespace
 
-namespace detail {
+namespace staging {
 uint8_t* write_scratch(size_t n) { return scratch(n, 2); }
-}  // namespace detail
+}  // namespace staging
 
 namespace {
 Status pread_full(int fd, uint8_t* buf, size_t len, uint64_t off, bool& short_read) {
@@ -76,7 +66,7 @@ Status pread_full(int fd, uint8_t* buf, size_t len, uint64_t off, bool& short_re
 Result<std::shared_ptr<const crypto::SecretBytes>> Core::file_key_locked(const index::NodeRow& n) {
     auto it = keys_.find(n.ino);
     if (it != keys_.end()) return it->second;
-    auto key = crypto::open_secret(fkey_wrap_, n.wrapped_key, detail::wrap_aad(n.gid, n.key_epoch));
+    auto key = crypto::open_secret(fkey_wrap_, n.wrapped_key, aad::file_key(n.gid, n.key_epoch));
     if (!key.ok()) return make_error(Code::corrupt, "the data key of " + path_of(n.ino) + " failed authentication");
     auto p = std::make_shared<const crypto::SecretBytes>(std::move(*key));
     keys_[n.ino] = p;
@@ -164,7 +154,7 @@ Status read_staged(const UniqueFd& fd, const Id128& gid, const crypto::SecretByt
     for (uint64_t f = f0; f <= f1; ++f) {
         uint64_t plen = std::min<uint64_t>(kFrameSize, p.rec_len - f * kFrameSize);
         ByteSpan box(sealed + (f - f0) * stride, plen + crypto::kSealOverhead);
-        auto st = crypto::open_into(key, box, detail::frame_aad(gid, p.rec_id, f), plain);
+        auto st = crypto::open_into(key, box, aad::frame(gid, p.rec_id, f), plain);
         if (!st.ok()) return make_error(Code::corrupt, "staging log frame failed authentication");
         uint64_t fstart = f * kFrameSize;
         uint64_t a = std::max(r0, fstart), b = std::min(r1, fstart + plen);

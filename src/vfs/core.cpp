@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstring>
 
+#include "aad.h"
 #include "coffer/util/file_io.h"
 #include "coffer/util/log.h"
 
@@ -65,6 +66,7 @@ Core::~Core() {
     std::lock_guard lk(mu_);
     if (abandoned_) {
         if (tx_open_) (void)ix_->db().exec("ROLLBACK");
+        ix_->forget_cached();
         tx_open_ = false;
         return;
     }
@@ -87,7 +89,10 @@ Status Core::start() {
     format::VaultId vid = header_.vault_id;
     COFFER_ASSIGN(auto stored_vid, ix_->meta("vault_id"));
     if (!stored_vid) {
-        // A new device: fresh local state, rebuilt from the vault below.
+        // A new device: fresh local state, rebuilt from the vault below. One
+        // transaction, so a crash here leaves no half-made identity.
+        index::Transaction tx(ix_->db());
+        COFFER_TRY(tx.begin());
         device_ = crypto::random_id();
         COFFER_TRY(ix_->set_meta("vault_id", vid));
         COFFER_TRY(ix_->set_meta("device", device_.b));
@@ -101,6 +106,7 @@ Status Core::start() {
         root.atime = root.mtime = root.ctime = now_ns();
         COFFER_ASSIGN(index::Ino ino, ix_->insert_node(root));
         (void)ino;
+        COFFER_TRY(tx.commit());
     } else {
         if (!crypto::equal(*stored_vid, vid))
             return make_error(Code::invalid, "the local state " + dir + " belongs to another vault");
@@ -183,6 +189,7 @@ Core::OpScope::~OpScope() {
     if (open_) {
         (void)c_.ix_->db().exec("ROLLBACK TO op");
         (void)c_.ix_->db().exec("RELEASE op");
+        c_.ix_->forget_cached();  // it may hold rows of the rolled-back operation
     }
 }
 
@@ -230,12 +237,20 @@ Status Core::ensure_tx() {
 }
 
 // The staging log is made durable before the index that points into it.
+// A durable commit also reports a batch lost earlier (a failed background
+// commit): whoever asks for durability must not hear "done" after a loss.
 Status Core::commit_locked(bool durable) {
+    if (durable && has_deferred_error_) {
+        has_deferred_error_ = false;
+        if (tx_open_ && !abandoned_) (void)commit_locked(false);
+        return deferred_error_;
+    }
     if (!tx_open_ || abandoned_) return {};
     COFFER_TRY(io::datasync(log_.fd->get(), "staging log"));
     auto st = ix_->db().exec("COMMIT");
     if (!st.ok()) {
         if (sqlite3_get_autocommit(ix_->db().raw())) {
+            ix_->forget_cached();
             // SQLite rolled the batch back: operations acknowledged since the
             // last commit are gone. Say so loudly; later fsyncs fail.
             tx_open_ = false;
@@ -246,8 +261,7 @@ Status Core::commit_locked(bool durable) {
         }
         return st;
     }
-    tx_open_ = false;
-    (void)durable;  // synchronous=FULL: every COMMIT is durable
+    tx_open_ = false;  // synchronous=FULL: every COMMIT is durable
     return {};
 }
 
@@ -306,20 +320,12 @@ Bytes Core::tag_for(const Id128& parent, std::string_view name) {
     return tag;
 }
 
-namespace {
-Bytes name_aad(const Id128& parent) {
-    Bytes aad = {'C', 'F', 'N', 'M'};
-    aad.insert(aad.end(), parent.b.begin(), parent.b.end());
-    return aad;
-}
-}  // namespace
-
 Bytes Core::seal_name(const Id128& parent, std::string_view name) {
-    return crypto::seal(names_key_, as_bytes(name), name_aad(parent));
+    return crypto::seal(names_key_, as_bytes(name), aad::name(parent));
 }
 
 Result<std::string> Core::open_name(const Id128& parent, ByteSpan sealed) {
-    COFFER_ASSIGN(Bytes plain, crypto::open(names_key_, sealed, name_aad(parent)));
+    COFFER_ASSIGN(Bytes plain, crypto::open(names_key_, sealed, aad::name(parent)));
     return std::string(plain.begin(), plain.end());
 }
 

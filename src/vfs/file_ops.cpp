@@ -8,18 +8,13 @@
 #include <algorithm>
 #include <map>
 
+#include "staging.h"
 #include "coffer/util/file_io.h"
 #include "coffer/vfs/core.h"
 
 namespace coffer::vfs {
 
 using index::NodeRow;
-
-namespace detail {
-uint64_t sealed_record_size(uint64_t len);
-void seal_record(const crypto::SecretBytes& key, const Id128& gid, uint64_t rec_id, ByteSpan data, uint8_t* out);
-uint8_t* write_scratch(size_t n);
-}  // namespace detail
 
 namespace {
 int64_t now_ns() {
@@ -80,10 +75,6 @@ Status Core::release(Ino ino, uint64_t fh) {
 
 Status Core::fsync(Ino, uint64_t, bool) {
     std::lock_guard lk(mu_);
-    if (has_deferred_error_) {
-        has_deferred_error_ = false;
-        return deferred_error_;
-    }
     return commit_locked(true);
 }
 
@@ -124,9 +115,9 @@ Result<size_t> Core::write(Ino ino, uint64_t fh, uint64_t off, ByteSpan data) {
     // Sealing is the costly part and needs no lock: the frame AAD names the
     // record, not its place in the file or the log.
     uint64_t rec_id = next_rec_.fetch_add(1);
-    const size_t sealed_len = detail::sealed_record_size(data.size());
-    uint8_t* sealed_buf = detail::write_scratch(sealed_len);
-    detail::seal_record(*key, gid, rec_id, data, sealed_buf);
+    const size_t sealed_len = staging::sealed_record_size(data.size());
+    uint8_t* sealed_buf = staging::write_scratch(sealed_len);
+    staging::seal_record(*key, gid, rec_id, data, sealed_buf);
     ByteSpan sealed(sealed_buf, sealed_len);
 
     std::lock_guard lk(mu_);

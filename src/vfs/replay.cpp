@@ -110,7 +110,13 @@ Status Core::replay_vault() {
 Status Core::apply_segment(const format::Segment& seg, ByteSpan bytes) {
     size_t failed = 0;
     for (const auto& op : seg.ops) {
+        COFFER_TRY(ix_->db().exec("SAVEPOINT op"));
         auto st = apply_op(op);
+        if (!st.ok()) {
+            (void)ix_->db().exec("ROLLBACK TO op");
+            ix_->forget_cached();
+        }
+        COFFER_TRY(ix_->db().exec("RELEASE op"));
         if (!st.ok()) {
             ++failed;
             log::warn("segment " + seg.device.hex() + "/" + std::to_string(seg.seq) +

@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "coffer/format/ops.h"
@@ -73,8 +74,10 @@ public:
     Result<int64_t> meta_int(std::string_view key, int64_t dflt);
     Status set_meta_int(std::string_view key, int64_t value);
 
-    // ---- nodes
+    // ---- nodes (rows are cached in memory, written through; a rolled-back
+    // transaction must call forget_cached() since the cache may hold its rows)
     Result<std::optional<NodeRow>> node(Ino ino);
+    void forget_cached();
     Result<std::optional<Ino>> ino_of(const Id128& gid);
     Result<Ino> insert_node(const NodeRow& n);  // n.ino == 0: allocate
     Status update_node(const NodeRow& n);
@@ -139,7 +142,11 @@ public:
 private:
     explicit Index(std::unique_ptr<Db> db) : db_(std::move(db)) {}
     Status migrate();
+    void cache_node(const NodeRow& n);
+    void forget_alloc(Ino ino) { alloc_cache_.erase(ino); }
     std::unique_ptr<Db> db_;
+    std::unordered_map<Ino, NodeRow> node_cache_;
+    std::unordered_map<Ino, uint64_t> alloc_cache_;
 };
 
 }  // namespace coffer::index

@@ -1,17 +1,25 @@
 // Crash consistency of the vfs core under simulated power cuts (fault_fs.h).
 //
-// Each run: a vault in a TempDir, a Core on a local state folder with the
-// fault layer underneath, then a few rounds of
-//   seeded random operations → kill (abandon_for_tests, as kill -9) at a
-//   random point or a power cut at a random I/O call → crash() → reopen,
+// "random operations": each run is a vault in a TempDir and a Core on a
+// local state folder with the fault layer underneath, then a few rounds of
+//   seeded random operations → kill (abandon_for_tests, as kill -9) after a
+//   random operation, or a power cut at a random I/O call inside one →
+//   crash() (sometimes a second cut while the next boot recovers) → reopen,
 // checking each time that the reopened tree is one the user could have seen
-// since the last fsync (see Model), and that publish and fsck then work.
+// since the last fsync (see Model), that every name reads back, and that
+// publish, fsck and a new device then agree.
+// "publish": a power cut at every mutating call of one publish.
+// "new device": a power cut at every mutating call of a first open.
+// "failed batch commit": what fsyncdir / flush_all say after one.
 //
-// Replay one run: COFFER_CRASH_SEED=<seed> build-e/tests/coffer_unit_tests -tc='crash*'
-// More runs:      COFFER_CRASH_RUNS=<n> (default: enough for >= 300 crash points),
+// Replay one run: COFFER_CRASH_SEED=<seed> build-e/tests/coffer_unit_tests -tc='crash: random*'
+//                 (COFFER_CRASH_TRACE=1 prints every operation and the model)
+// More runs:      COFFER_CRASH_RUNS=<n> (default: 105 runs of 3 rounds, 315 crash points),
 //                 from seed COFFER_CRASH_BASE=<seed> on (default 0xC0FFE5000);
 //                 COFFER_CRASH_IDLE=1 also lets the 200 ms batch committer run
 //                 between operations (slower)
+// Reproducible from the seed except for the batch committer's timing (and
+// vault tmp names, which come from getrandom).
 #include <doctest/doctest.h>
 
 #include <fcntl.h>
@@ -246,6 +254,8 @@ public:
     std::string go(int rounds) {
         std::string state = tmp_.str() + "/state";
         vault_path_ = tmp_.str() + "/vault";
+        testing::FaultFs fault(state);
+        fault.install();  // before the vault is made: no real flushes from here on
         fs::create_directories(vault_path_);
         store::CreateOptions co;
         co.pw_params = crypto::insecure_test_params();
@@ -261,9 +271,6 @@ public:
         auto u = vault_->unlock(cr);
         if (!u.ok()) return "unlock: " + u.error().message();
         unlocked_ = std::move(*u);
-
-        testing::FaultFs fault(state);
-        fault.install();
         opts_.state_dir = state;
         for (int r = 0; r < rounds; ++r) {
             round_ = r;
@@ -670,6 +677,8 @@ std::string publish_killed_at(std::optional<uint64_t> kill_after, std::optional<
     testing::FixedRandom random(77);
     testing::TempDir tmp;
     std::string vault_path = tmp.str() + "/vault", state = tmp.str() + "/state";
+    testing::FaultFs fault(state);
+    fault.install();  // no real flushes from here on
     fs::create_directories(vault_path);
     store::CreateOptions co;
     co.pw_params = crypto::insecure_test_params();
@@ -683,8 +692,6 @@ std::string publish_killed_at(std::optional<uint64_t> kill_after, std::optional<
     if (!u.ok()) return "unlock";
     crypto::SecretBytes journal_key = crypto::derive(u->master, crypto::Subkey::journal);
 
-    testing::FaultFs fault(state);
-    fault.install();
     vfs::Options opts;
     opts.state_dir = state;
     auto open_core = [&]() -> Result<std::unique_ptr<vfs::Core>> {
@@ -841,6 +848,8 @@ std::string first_open_killed_at(bool published, std::optional<uint64_t> kill_af
     testing::FixedRandom random(91);
     testing::TempDir tmp;
     std::string vault_path = tmp.str() + "/vault", state = tmp.str() + "/state";
+    testing::FaultFs fault(state);
+    fault.install();  // no real flushes from here on
     fs::create_directories(vault_path);
     store::CreateOptions co;
     co.pw_params = crypto::insecure_test_params();
@@ -874,14 +883,13 @@ std::string first_open_killed_at(bool published, std::optional<uint64_t> kill_af
         if (!err.empty()) return "other device: " + err;
     }
 
-    testing::FaultFs fault(state);
-    fault.install();
     vfs::Options opts;
     opts.state_dir = state;
+    uint64_t before = fault.mutating_calls();
     if (kill_after) fault.cut_power_after(*kill_after);
     {
         auto f = vfs::Filesystem::open(*vault, u->header, u->master.clone(), opts);
-        calls = fault.mutating_calls();
+        calls = fault.mutating_calls() - before;
         if (!f.ok() && !fault.power_is_cut()) return "first open: " + f.error().message();
         if (f.ok()) static_cast<vfs::Core*>(f->get())->abandon_for_tests();
         fault.cut_power();
