@@ -24,7 +24,7 @@ else
     fail "filling the disk: rc=$rc" "$err"
 fi
 assert_file_eq "$T/safe.bin" "$MNT/safe.bin" "the fsynced file is intact on a full disk"
-sleep 1.5  # past the kernel's attribute cache: the daemon's own answer
+sync; echo 2 >/proc/sys/vm/drop_caches  # forget cached dentries: ask the daemon itself
 check "a file created before the disk filled is still there" test -e "$MNT/created-before"
 check "rm works on a full disk" rm -f "$MNT/created-before"
 rm -f "$MNT/fill.bin"

@@ -19,9 +19,12 @@ struct fuse_session;
 
 namespace coffer::fuse {
 
-// Entry and attribute timeouts handed to the kernel, in seconds.
-constexpr double kEntryTimeout = 1.0;
-constexpr double kAttrTimeout = 1.0;
+// Entry and attribute timeouts handed to the kernel, in seconds. While
+// mounted only this daemon changes the tree (other devices' segments are
+// applied at mount), so the kernel may cache for a while; a sync that merges
+// while mounted must invalidate what it changes (fuse_lowlevel_notify_inval_*).
+constexpr double kEntryTimeout = 10.0;
+constexpr double kAttrTimeout = 10.0;
 constexpr unsigned kMaxWrite = 1u << 20;
 constexpr unsigned kMaxReadahead = 1u << 20;
 constexpr unsigned kMaxIdleThreads = 10;

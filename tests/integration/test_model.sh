@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Random-operation model test (fsx/fsstress style; issue 3 part 2).
+#
+# For each seed: a new vault, mounted; tests/integration/model.py applies one
+# seeded random sequence of operations to the mount and to a plain folder on
+# the same disk side by side (writes at random offsets and sizes across the
+# 16 KiB block and 4 MiB extent edges and far past the end, O_APPEND pwrite,
+# truncate, fallocate in every mode, mmap writes, reads, rename incl.
+# RENAME_NOREPLACE/RENAME_EXCHANGE, link, unlink, mkdir, rmdir, symlink,
+# chmod, utime with ns, xattrs, fsync, files kept open across operations) and
+# compares results, errnos, metadata and bytes after every step and the whole
+# tree every few hundred steps. Every 1200-3000 steps it asks this script for
+# a checkpoint: `coffer sync MNT`, or unmount + mount with the same --state,
+# or unmount + mount with a NEW --state (a new device rebuilding its index
+# from the vault); after a remount every file is compared in full. Each seed
+# ends with a new-device remount, a full compare, unmount and `coffer fsck`.
+#
+#   COFFER_MODEL_SEED   seeds, space or comma separated (default 1 2 3 4 5);
+#                       "random" picks one and prints it
+#   COFFER_MODEL_OPS    operations per seed (default 20000)
+#   COFFER_MODEL_TRACE  a folder: each seed's operations are written there as
+#                       JSON lines (seed-N.jsonl)
+#   COFFER_MODEL_REPLAY a trace file to run instead of generating (with one seed)
+#   COFFER_MODEL_VERBOSE 1: progress and checkpoint details, 2: every operation
+source "$(dirname "$0")/lib.sh"
+
+MODEL_PY=$COFFER_SOURCE_DIR/tests/integration/model.py
+[ -r "$MODEL_PY" ] || fatal "no $MODEL_PY"
+SEEDS=${COFFER_MODEL_SEED:-1 2 3 4 5}
+SEEDS=${SEEDS//,/ }
+if [ "$SEEDS" = random ]; then
+    SEEDS=$(( (RANDOM << 15 | RANDOM) ))
+    log "random seed: $SEEDS"
+fi
+OPS=${COFFER_MODEL_OPS:-20000}
+VERBOSE=${COFFER_MODEL_VERBOSE:-0}
+TOTAL_OPS=0
+START=$(date +%s)
+
+# remount KIND (same|new): unmount (which publishes) and mount again, on the
+# same state folder or on a new one (a new device).
+remount() {
+    local kind=$1 out old
+    out=$(coffer_unmount 2>&1) || { echo "coffer unmount failed: $out"; return 1; }
+    if [ "$kind" = new ]; then
+        old=$STATE
+        NDEV=$((NDEV + 1))
+        STATE=$SEED_DIR/state.$NDEV
+        rm -rf "$old"
+    fi
+    out=$(coffer_mount 2>&1) || { echo "coffer mount failed: $out"; return 1; }
+    is_mounted "$MNT" || { echo "not mounted after coffer mount"; return 1; }
+    [ "$VERBOSE" -gt 0 ] && printf '%s\n' "$out" | sed 's/^/     /' >&2
+    return 0
+}
+
+run_seed() {
+    local seed=$1 line result="" rc out args
+    SEED_DIR=$T/seed-$seed
+    CLOUD=$SEED_DIR/cloud MNT=$SEED_DIR/mnt STATE=$SEED_DIR/state.0 REF=$SEED_DIR/plain NDEV=0
+    mkdir -p "$CLOUD" "$MNT" "$REF"
+    coffer_init >/dev/null || { fail "seed $seed: coffer init"; return; }
+    coffer_mount >/dev/null || { fail "seed $seed: coffer mount"; return; }
+    is_mounted "$MNT" || { fail "seed $seed: not mounted"; return; }
+
+    args=(--mnt "$MNT" --ref "$REF" --seed "$seed" --ops "$OPS")
+    [ -n "${COFFER_MODEL_TRACE:-}" ] && { mkdir -p "$COFFER_MODEL_TRACE"; args+=(--trace "$COFFER_MODEL_TRACE/seed-$seed.jsonl"); }
+    [ -n "${COFFER_MODEL_REPLAY:-}" ] && args+=(--replay "$(readlink -f "$COFFER_MODEL_REPLAY")"
+        --replay-hint " (with COFFER_MODEL_REPLAY=$COFFER_MODEL_REPLAY)")
+    for ((i = 0; i < VERBOSE; i++)); do args+=(-v); done
+    log "seed $seed: $OPS operations"
+    # shellcheck disable=SC2086  # COFFER_MODEL_PYTHON may carry options (-m cProfile -o F)
+    coproc MODEL { exec ${COFFER_MODEL_PYTHON:-python3} "$MODEL_PY" "${args[@]}"; }
+    local from=${MODEL[0]} to=${MODEL[1]} pid=$MODEL_PID
+    while IFS= read -r line <&"$from"; do
+        case $line in
+            "REQ sync")
+                if out=$(coffer sync "$MNT" 2>&1); then
+                    echo OK >&"$to"
+                else
+                    echo "ERR coffer sync exit $?: $(printf '%s' "$out" | tr '\n' ' ')" >&"$to"
+                fi
+                [ "$VERBOSE" -gt 0 ] && printf '     %s\n' "$out" >&2 ;;
+            "REQ remount same" | "REQ remount new")
+                if out=$(remount "${line#REQ remount }"); then
+                    echo OK >&"$to"
+                else
+                    echo "ERR $(printf '%s' "$out" | tr '\n' ' ')" >&"$to"
+                fi ;;
+            "RESULT "*) result=${line#RESULT } ;;
+            *) printf 'model: %s\n' "$line" ;;
+        esac
+    done
+    wait "$pid"
+    rc=$?
+    case $result in
+        ok*)
+            [ "$rc" -eq 0 ] && pass "seed $seed: $result" || fail "seed $seed: model exit $rc after: $result"
+            TOTAL_OPS=$((TOTAL_OPS + $(sed -n 's/.* ops=\([0-9]*\).*/\1/p' <<<"$result"))) ;;
+        fail*) fail "seed $seed: ${result#fail }" ;;
+        *) fail "seed $seed: the model ended without a result (exit $rc; a traceback above?)" ;;
+    esac
+    out=$(coffer_unmount 2>&1) || fail "seed $seed: final coffer unmount" "$out"
+    if is_mounted "$MNT"; then
+        fail "seed $seed: still mounted after unmount"
+        return
+    fi
+    check "seed $seed: coffer fsck after the run" coffer fsck "$CLOUD" --password-file "$PW"
+    [ "$FAILED" -eq 0 ] && [ -z "${KEEP_TMP:-}" ] && rm -rf "$SEED_DIR"
+}
+
+for seed in $SEEDS; do
+    run_seed "$seed"
+done
+log "$TOTAL_OPS operations over seeds: $SEEDS; $(( $(date +%s) - START )) s"
+finish
