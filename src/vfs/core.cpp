@@ -358,6 +358,7 @@ void Core::maybe_delete(Ino ino) {
     if (!n.ok() || !*n || (*n)->nlink > 0) return;
     if (ensure_tx().ok()) (void)ix_->delete_node(ino);
     keys_.erase(ino);
+    shrinks_.erase(ino);
 }
 
 std::string Core::path_of(Ino ino) {

@@ -19,6 +19,7 @@ Result<Cut> Core::take_cut() {
         if (!n || !S_ISREG(n->mode) || n->nlink == 0) continue;  // removed: nothing to publish
         NodeCut c;
         c.ino = ino;
+        c.shrinks = shrinks_[ino];
         c.size = n->size;
         c.mtime = n->mtime;
         c.ctime = n->ctime;
@@ -89,7 +90,15 @@ Status Core::commit_publish(const Cut& cut, const std::vector<std::vector<format
     for (size_t i = 0; i < cut.nodes.size(); ++i) {
         const NodeCut& c = cut.nodes[i];
         COFFER_ASSIGN(auto row, ix_->node(c.ino));
-        if (!row) continue;  // deleted since the cut
+        if (!row || row->gid != c.plan.gid) continue;  // deleted since the cut (its inode may be reused)
+        if (shrinks_[c.ino] != c.shrinks) {
+            // Cut shorter since the cut: the new extents may hold bytes the
+            // shrink removed. Keep the staged state; the next publish redoes it.
+            row->version = new_versions[i];
+            row->content_dirty = true;
+            COFFER_TRY(ix_->update_node(*row));
+            continue;
+        }
         for (const auto& p : c.plan.pieces) COFFER_TRY(ix_->delete_piece_if_same(c.ino, p));
         std::vector<format::ExtentRef> ext;
         uint64_t live = (row->size + E - 1) / E;  // a truncate since the cut drops extents past the end

@@ -146,6 +146,7 @@ Status Core::truncate_locked(NodeRow& n, uint64_t size) {
     if (size > kMaxFileSize) return Error{Code::too_big, EFBIG, "file too large"};
     const uint64_t E = header_.extent_size;
     if (size < n.size) {
+        shrinks_[n.ino] += 1;
         COFFER_TRY(ix_->cut_pieces(n.ino, size));
         if (size % E != 0) {
             // The extent holding the new end keeps stale bytes past it: a zero

@@ -43,9 +43,9 @@ MAX_FILE = 8 * MiB        # no file grows past this
 MAX_NONDIR = 60           # files + symlinks (names) at most
 MAX_DIRS = 16
 MAX_DEPTH = 3             # new names are made in folders at most this deep
-TOTAL_BUDGET = 48 * MiB   # sum of file sizes before growing ops are held back
+TOTAL_BUDGET = 32 * MiB   # sum of file sizes before growing ops are held back
 POOL_SLOTS = 6            # files kept open across operations (fd pairs)
-COMPARE_EVERY = 250       # whole-tree compare (changed files read in full)
+COMPARE_EVERY = 500       # whole-tree compare (changed files read in full)
 CP_MIN, CP_MAX = 1200, 3000   # steps between checkpoints (sync / remount)
 
 NAMES = ["a", "b", "c", "d", "e", "f", "g", "h", "k.txt", "name with space",
@@ -144,6 +144,7 @@ class Model:
         self.checkpoints = []
         self.total_size = 0
         self.cur_op = None
+        self.op_time = collections.Counter()
 
     # ------------------------------------------------------------ helpers
     def P(self, s, rel):
@@ -230,7 +231,7 @@ class Model:
     # ------------------------------------------------------------ namespace
     def refresh(self):
         """The namespace of the plain tree (the op generator's view)."""
-        files, dirs, links, sizes = [], [], [], 0
+        files, dirs, links = [], [], []
         stack = [""]
         while stack:
             rel = stack.pop()
@@ -244,13 +245,20 @@ class Model:
                         links.append(r)
                     else:
                         files.append(r)
-                        sizes += e.stat(follow_symlinks=False).st_size
         self.files = sorted(files)
         self.dirs = [""] + sorted(dirs)
         self.links = sorted(links)
         self.nondir = sorted(files + links)
         self.all = sorted(files + links + dirs)
-        self.total_size = sizes
+
+    def update_total_size(self):
+        total = 0
+        for rel in self.files:
+            try:
+                total += os.lstat(self.P(1, rel)).st_size
+            except OSError:
+                pass
+        self.total_size = total
 
     def can_create(self):
         return len(self.nondir) < MAX_NONDIR
@@ -324,7 +332,7 @@ class Model:
             n = r.randint(100, 20000)
         elif x < 0.78:
             n = r.randint(1, 4) * BLOCK + r.randint(-5, 5)
-        elif x < 0.96:
+        elif x < 0.98:
             n = r.randint(20000, 300 * KiB)
         else:
             n = r.randint(300 * KiB, EXTENT + 300 * KiB)
@@ -587,26 +595,67 @@ class Model:
         lo = max(0, lo - 4096)
         hi = min(max(hi + 4096, lo), size + 4096)
         out = []
-        if hi - lo <= 1 * MiB:
+        if hi - lo <= 256 * KiB:
             out.append((lo, hi))
         else:
             mid = (lo + hi) // 2
-            out += [(lo, lo + 128 * KiB), (mid - 64 * KiB, mid + 64 * KiB), (hi - 128 * KiB, hi)]
+            out += [(lo, lo + 48 * KiB), (mid - 16 * KiB, mid + 16 * KiB), (hi - 48 * KiB, hi)]
         if size > 0:
             out.append((max(0, size - 8192), size + 100))
         return out
 
-    def check_data(self, tgt, lo, hi, what):
+    def data_op(self, tgt, flags, body, what):
+        """Runs body(fd) on both sides, on the slot's descriptors or on the
+        target path opened with flags. On odd steps the path's descriptors
+        stay open for check_data (the read-back then goes through the same
+        open file; on even steps through a fresh open, which makes FUSE drop
+        its cached pages). Returns (result, held descriptors)."""
+        keep = tgt[0] == "path" and self.step % 2 == 1
+        held = [None, None]
+
+        def fn(s):
+            fd, close = self.fd_of(s, tgt, flags)
+            try:
+                return body(fd)
+            finally:
+                if close:
+                    if keep:
+                        held[s] = fd
+                    else:
+                        os.close(fd)
+        try:
+            r = self.both(fn, what)
+        except BaseException:
+            self.close_held(held)
+            raise
+        if r[0] != "ok":
+            self.close_held(held)
+            held = None
+        return r, held
+
+    @staticmethod
+    def close_held(held):
+        for i, f in enumerate(held or ()):
+            if f is not None:
+                os.close(f)
+                held[i] = None
+
+    def check_data(self, tgt, lo, hi, what, held=None):
         """After a change of bytes [lo, hi) of a file: sizes and the bytes
-        around it, read back through fresh descriptors (or the open pair)."""
-        if tgt[0] == "fd":
-            fdc, fdp, _ = self.slots[tgt[1]]
-            ino = os.fstat(fdp).st_ino
-            self.dirty.add(ino)
-            self.explicit.discard(ino)
-            sp = self.compare_fd_meta(fdc, fdp, what)
-            self.compare_ranges(fdc, fdp, self.window(lo, hi, sp.st_size), what)
+        around it, read back through the open pair (slot, or the descriptors
+        the operation used) or through fresh descriptors."""
+        if tgt[0] == "fd" or held and None not in held:
+            fdc, fdp = self.slots[tgt[1]][:2] if tgt[0] == "fd" else held
+            try:
+                ino = os.fstat(fdp).st_ino
+                self.dirty.add(ino)
+                self.explicit.discard(ino)
+                sp = self.compare_fd_meta(fdc, fdp, what)
+                self.compare_ranges(fdc, fdp, self.window(lo, hi, sp.st_size), what)
+            finally:
+                self.close_held(held)
             return
+        self.close_held(held)
         fds, errs = [None, None], [None, None]
         for s in (0, 1):
             try:
@@ -723,20 +772,16 @@ class Model:
         flags = O_FLAGS["creat" if creat else "rw"]
         pre = self.parents_of([tgt[1]]) if tgt[0] == "path" and creat else set()
         existed = tgt[0] == "fd" or self.exists(tgt[1])
-
-        def fn(s):
-            fd, close = self.fd_of(s, tgt, flags)
-            try:
-                return os.pwrite(fd, data, off), os.fstat(fd).st_size
-            finally:
-                if close:
-                    os.close(fd)
-        r = self.both(fn, "write")
-        if tgt[0] == "path" and creat:
-            self.ns_changed(pre | self.parents_of([tgt[1]]))
-            self.created(tgt[1], existed)
+        r, held = self.data_op(tgt, flags, lambda fd: (os.pwrite(fd, data, off), os.fstat(fd).st_size), "write")
+        try:
+            if tgt[0] == "path" and creat:
+                self.ns_changed(pre | self.parents_of([tgt[1]]))
+                self.created(tgt[1], existed)
+        except BaseException:
+            self.close_held(held)
+            raise
         if r[0] == "ok":
-            self.check_data(tgt, off, off + n, "after write")
+            self.check_data(tgt, off, off + n, "after write", held)
 
     def op_append(self, path, poff, n, fake_off, creat):
         data = memoryview(self.pool)[poff:poff + n]
@@ -784,46 +829,38 @@ class Model:
             self.check_data(tgt, min(old, size), max(old, size), "after truncate")
 
     def op_fallocate(self, tgt, mode, off, n, posix):
-        def fn(s):
-            fd, close = self.fd_of(s, tgt, os.O_RDWR)
-            try:
-                if posix:
-                    os.posix_fallocate(fd, off, n)
-                else:
-                    c_fallocate(fd, mode, off, n)
-                return os.fstat(fd).st_size
-            finally:
-                if close:
-                    os.close(fd)
-        r = self.both(fn, "fallocate mode %#x" % mode)
+        def body(fd):
+            if posix:
+                os.posix_fallocate(fd, off, n)
+            else:
+                c_fallocate(fd, mode, off, n)
+            return os.fstat(fd).st_size
+        r, held = self.data_op(tgt, os.O_RDWR, body, "fallocate mode %#x" % mode)
         if r[0] == "ok":
-            self.check_data(tgt, off, off + n, "after fallocate mode %#x" % mode)
+            self.check_data(tgt, off, off + n, "after fallocate mode %#x" % mode, held)
 
     def op_mmap(self, tgt, off, poff, n, write):
-        def fn(s):
-            fd, close = self.fd_of(s, tgt, os.O_RDWR)
+        def body(fd):
+            size = os.fstat(fd).st_size
+            if size == 0:
+                return "empty"
+            o = min(off, size - 1)
+            k = min(n, size - o)
+            m = mmap.mmap(fd, size)
             try:
-                size = os.fstat(fd).st_size
-                if size == 0:
-                    return "empty"
-                o = min(off, size - 1)
-                k = min(n, size - o)
-                m = mmap.mmap(fd, size)
-                try:
-                    if write:
-                        m[o:o + k] = self.pool[poff:poff + k]
-                        m.flush()
-                        return o, k
-                    return bytes(m[o:o + k])
-                finally:
-                    m.close()
+                if write:
+                    m[o:o + k] = self.pool[poff:poff + k]
+                    m.flush()
+                    return o, k
+                return bytes(m[o:o + k])
             finally:
-                if close:
-                    os.close(fd)
-        r = self.both(fn, "mmap " + ("write" if write else "read"))
+                m.close()
+        r, held = self.data_op(tgt, os.O_RDWR, body, "mmap " + ("write" if write else "read"))
         if r[0] == "ok" and write and r[1] != "empty":
             o, k = r[1]
-            self.check_data(tgt, o, o + k, "after mmap write")
+            self.check_data(tgt, o, o + k, "after mmap write", held)
+        else:
+            self.close_held(held)
 
     def op_creat(self, path, how, mode):
         flags = os.O_WRONLY | os.O_CREAT | {"excl": os.O_EXCL, "trunc": os.O_TRUNC, "plain": 0}[how]
@@ -856,8 +893,9 @@ class Model:
             self.dirty.add(ino)
         for p in paths:
             self.compare_meta(p, what="after " + what)
-            parent = os.path.dirname(p)
-            self.compare_meta(parent, what="after " + what + " (its folder)")
+        if what.startswith(("mkdir", "rmdir", "rename")):
+            for parent in sorted(set(os.path.dirname(p) for p in paths)):
+                self.compare_meta(parent, what="after " + what + " (its folder)")
         return r
 
     def exists(self, rel):
@@ -1082,10 +1120,12 @@ class Model:
         if self.trace:
             self.trace.write(json.dumps(op) + "\n")
         self.stats[op[0]] += 1
+        t = time.time()
         try:
             getattr(self, "op_" + op[0])(*op[1:])
         except Skip:
             self.stats["skipped"] += 1
+        self.op_time[op[0]] += time.time() - t
 
     def run(self, replay=None):
         t0 = time.time()
@@ -1107,13 +1147,20 @@ class Model:
                 op = ["sync"] if x < 0.4 else ["remount", "same" if x < 0.75 else "new"]
                 next_cp += self.rng.randint(CP_MIN, CP_MAX)
             else:
+                if self.step % 20 == 0:
+                    self.update_total_size()
                 op = self.gen()
             self.execute(op)
             self.step += 1
             if self.step % COMPARE_EVERY == 0:
+                t = time.time()
                 self.compare_all(False, "periodic compare")
-            if self.verbose and self.step % 5000 == 0:
-                self.log("%d ops, %.1f s" % (self.step, time.time() - t0))
+                self.op_time["(periodic compare)"] += time.time() - t
+            if self.verbose and self.step % 2500 == 0:
+                self.log("%d ops, %.1f s; files %d, %.1f MiB; slowest: %s" % (
+                    self.step, time.time() - t0, len(self.files), self.total_size / MiB,
+                    ", ".join("%s %.1f s" % kv for kv in self.op_time.most_common(6))))
+                self.op_time.clear()
         # The end: everything must be there for a new device after publishing.
         self.cur_op = ["remount", "new"]
         self.history.append((self.step, self.cur_op))
@@ -1123,7 +1170,7 @@ class Model:
 
 GEN_TABLE = [
     ("write", 22), ("append", 4), ("read", 10), ("truncate", 6), ("fallocate", 7),
-    ("mmap", 4), ("creat", 4), ("rename", 7), ("link", 3), ("unlink", 4),
+    ("mmap", 3), ("creat", 4), ("rename", 7), ("link", 3), ("unlink", 4),
     ("mkdir", 3), ("rmdir", 2), ("symlink", 3), ("chmod", 3), ("utime", 3),
     ("setxattr", 4), ("removexattr", 2), ("getxattr", 2), ("stat", 3),
     ("readdir", 2), ("readlink", 1), ("fsync", 3), ("open", 3), ("close", 2),

@@ -58,6 +58,7 @@ run_seed() {
     local seed=$1 line result="" rc out args
     SEED_DIR=$T/seed-$seed
     CLOUD=$SEED_DIR/cloud MNT=$SEED_DIR/mnt STATE=$SEED_DIR/state.0 REF=$SEED_DIR/plain NDEV=0
+    RK=$SEED_DIR/recovery.key
     mkdir -p "$CLOUD" "$MNT" "$REF"
     coffer_init >/dev/null || { fail "seed $seed: coffer init"; return; }
     coffer_mount >/dev/null || { fail "seed $seed: coffer mount"; return; }

@@ -37,6 +37,7 @@ struct ReadPlan {
 // What publish needs of one file, captured under the lock.
 struct NodeCut {
     Ino ino = 0;
+    uint64_t shrinks = 0;  // the file's shrink count at the cut (see Core::shrinks_)
     uint64_t size = 0;
     int64_t mtime = 0, ctime = 0;
     Id128 version;
@@ -212,6 +213,9 @@ private:
     std::unordered_map<uint64_t, Handle> handles_;
     uint64_t next_fh_ = 1;
     std::unordered_map<Ino, std::shared_ptr<const crypto::SecretBytes>> keys_;
+    // How often each file was cut shorter: a publish whose cut predates a
+    // shrink must not install its extents (they hold bytes the shrink removed).
+    std::unordered_map<Ino, uint64_t> shrinks_;
     Log log_;
     std::map<uint64_t, std::shared_ptr<UniqueFd>> old_logs_;
     std::atomic<uint64_t> next_rec_{0};
