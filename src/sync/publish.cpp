@@ -71,10 +71,14 @@ private:
     Bytes pack_;
 };
 
+std::function<void()> g_after_cut_hook;
+
 bool all_zero(ByteSpan b) {
     return std::all_of(b.begin(), b.end(), [](uint8_t x) { return x == 0; });
 }
 }  // namespace
+
+void set_after_cut_hook_for_tests(std::function<void()> hook) { g_after_cut_hook = std::move(hook); }
 
 Result<PublishStats> publish(vfs::Filesystem& fs) {
     auto* core = dynamic_cast<vfs::Core*>(&fs);
@@ -83,6 +87,7 @@ Result<PublishStats> publish(vfs::Filesystem& fs) {
     std::lock_guard publishing(core->publish_mutex());
     COFFER_TRY(core->finish_interrupted_publish());
     COFFER_ASSIGN(vfs::Cut cut, core->take_cut());
+    if (g_after_cut_hook) g_after_cut_hook();
     PublishStats stats;
     if (cut.nodes.empty() && cut.ops.empty()) return stats;
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,9 @@ struct PublishStats {
 // Publishes a consistent cut of `fs` to its vault. Idempotent and safe to
 // call while the filesystem is mounted and in use.
 Result<PublishStats> publish(vfs::Filesystem& fs);
+// Tests only: runs between taking the cut and recording it, to interleave
+// file operations with a publish deterministically. nullptr clears it.
+void set_after_cut_hook_for_tests(std::function<void()> hook);
 
 struct Status {
     uint64_t pending_ops = 0;

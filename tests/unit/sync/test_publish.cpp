@@ -311,3 +311,39 @@ TEST_CASE("publish: a new device reads content written while the first device pu
     REQUIRE(fs2->read(l->ino, 0, 0, 20, buf.data()).ok());
     CHECK(std::string(buf.begin() + 10, buf.begin() + 15) == "local");
 }
+
+// A file cut shorter while a publish is between its cut and its commit: the
+// publish must not install extents holding the bytes the truncate removed,
+// here or on another device; growing the file again reads zeros.
+TEST_CASE("publish: a truncate during a publish never brings cut-off bytes back") {
+    CoreFixture f;
+    Ino file = f.mkfile(kRootIno, "f");
+    Bytes data = big_content(300000, 3);
+    f.write_at(file, 0, data);
+    sync::set_after_cut_hook_for_tests([&] {
+        f.truncate(file, 1000);
+        f.write_at(file, 400000, as_bytes("tail"));  // grows past the old end again
+    });
+    f.publish();
+    sync::set_after_cut_hook_for_tests(nullptr);
+    auto check_content = [&](vfs::Filesystem& fs, Ino ino) {
+        auto a = fs.getattr(ino);
+        REQUIRE(a.ok());
+        REQUIRE(a->size == 400004);
+        Bytes got(a->size);
+        auto r = fs.read(ino, 0, 0, got.size(), got.data());
+        REQUIRE(r.ok());
+        CHECK(std::equal(data.begin(), data.begin() + 1000, got.begin()));
+        CHECK(std::all_of(got.begin() + 1000, got.begin() + 400000, [](uint8_t b) { return b == 0; }));
+        CHECK(std::string(got.end() - 4, got.end()) == "tail");
+    };
+    check_content(*f.fs, file);
+    f.publish();  // the node stayed dirty: this publish records the truth
+    check_content(*f.fs, file);
+    CHECK(f.publish().ops == 0);
+    TempDir other;
+    auto fs2 = f.open_fs(other.str());
+    auto a = fs2->lookup(kRootIno, "f");
+    REQUIRE(a.ok());
+    check_content(*fs2, a->ino);
+}
