@@ -246,7 +246,14 @@ Status Core::commit_locked(bool durable) {
         return deferred_error_;
     }
     if (!tx_open_ || abandoned_) return {};
-    COFFER_TRY(io::datasync(log_.fd->get(), "staging log"));
+    auto synced = io::datasync(log_.fd->get(), "staging log");
+    if (!synced.ok()) {
+        // After a failed fsync the kernel may drop the dirty pages and a
+        // later fsync succeed: treat it as a loss, reported once (fsyncgate).
+        deferred_error_ = synced.error();
+        has_deferred_error_ = true;
+        return synced;
+    }
     auto st = ix_->db().exec("COMMIT");
     if (!st.ok()) {
         if (sqlite3_get_autocommit(ix_->db().raw())) {
