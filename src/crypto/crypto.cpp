@@ -169,7 +169,7 @@ PwParams calibrate(double target_seconds) {
         t = time_one(p);
     }
     if (t < target_seconds && t > 0) {
-        uint64_t ops = static_cast<uint64_t>(target_seconds / t);
+        uint64_t ops = static_cast<uint64_t>(target_seconds / t + 0.5);  // nearest, not below
         p.opslimit = ops < 1 ? 1 : (ops > 64 ? 64 : ops);
     }
     return p;
