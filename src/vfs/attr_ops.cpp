@@ -27,7 +27,14 @@ struct timespec to_ts(int64_t ns) {
     }
     return ts;
 }
-int64_t from_ts(const struct timespec& ts) { return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec; }
+// Times are stored as signed 64-bit nanoseconds (docs/FORMAT.md): 1677-09-21
+// to 2262-04-11. Outside that they are clamped, never wrapped around.
+int64_t from_ts(const struct timespec& ts) {
+    constexpr int64_t kMaxSec = INT64_MAX / 1000000000 - 1;
+    if (ts.tv_sec > kMaxSec) return INT64_MAX;
+    if (ts.tv_sec < -kMaxSec) return INT64_MIN;
+    return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
 }  // namespace
 
 Result<NodeRow> Core::node_locked(Ino ino) {

@@ -9,6 +9,21 @@
 
 namespace coffer::vfs {
 
+// Attribute and xattr changes made through a descriptor after the file was
+// unlinked concern no one else: other devices never see that node again.
+bool Core::about_a_removed_node(const format::Op& op) {
+    const Id128* node = nullptr;
+    if (auto* a = std::get_if<format::OpSetAttr>(&op.body)) node = &a->node;
+    if (auto* x = std::get_if<format::OpSetXattr>(&op.body)) node = &x->node;
+    if (auto* x = std::get_if<format::OpRemoveXattr>(&op.body)) node = &x->node;
+    if (!node) return false;
+    auto ino = ix_->ino_of(*node);
+    if (!ino.ok()) return false;
+    if (!*ino) return true;
+    auto row = ix_->node(**ino);
+    return row.ok() && (!*row || (*row)->nlink == 0);
+}
+
 Result<Cut> Core::take_cut() {
     std::lock_guard lk(mu_);
     COFFER_TRY(commit_locked(true));
@@ -51,6 +66,7 @@ Result<Cut> Core::take_cut() {
             inner = std::move(op).error();
             return;
         }
+        if (about_a_removed_node(*op)) return;
         cut.ops.push_back(std::move(*op));
     }));
     COFFER_TRY(inner);

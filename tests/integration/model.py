@@ -43,17 +43,18 @@ MAX_FILE = 8 * MiB        # no file grows past this
 MAX_NONDIR = 60           # files + symlinks (names) at most
 MAX_DIRS = 16
 MAX_DEPTH = 3             # new names are made in folders at most this deep
-TOTAL_BUDGET = 32 * MiB   # sum of file sizes before growing ops are held back
+TOTAL_BUDGET = 24 * MiB   # sum of file sizes before growing ops are held back
 POOL_SLOTS = 6            # files kept open across operations (fd pairs)
 COMPARE_EVERY = 500       # whole-tree compare (changed files read in full)
 CP_MIN, CP_MAX = 1200, 3000   # steps between checkpoints (sync / remount)
 
 NAMES = ["a", "b", "c", "d", "e", "f", "g", "h", "k.txt", "name with space",
-         "\u00e9t\u00e9", "N" * 200]
+         "\u00e9t\u00e9", "N" * 255]
 XATTRS = ["user.a", "user.b", "user.coffer.model", "user." + "x" * 120]
 MODES = [0o644, 0o600, 0o755, 0o700, 0o444, 0o000, 0o640, 0o4755, 0o2755,
          0o1777, 0o6711, 0o777]
 NOWHERE = "/nonexistent-coffer-model"
+EXT4_TIME_MAX = 15032385535  # the latest second ext4 stores (2446-05-10)
 
 O_FLAGS = {"rw": os.O_RDWR, "creat": os.O_RDWR | os.O_CREAT}
 FALLOC_KEEP_SIZE, FALLOC_PUNCH_HOLE, FALLOC_ZERO_RANGE = 0x01, 0x02, 0x10
@@ -129,6 +130,7 @@ class Model:
         self.seed = args.seed
         self.nops = args.ops
         self.verbose = args.verbose
+        self.wide_times = args.wide_times
         self.rng = random.Random(args.seed)
         # Data comes from one pool of random bytes (slices at random offsets).
         self.pool = random.Random(args.seed * 1000003 + 17).randbytes(MAX_FILE + 2 * MiB)
@@ -263,7 +265,7 @@ class Model:
     def can_create(self):
         return len(self.nondir) < MAX_NONDIR
 
-    def new_path(self, dirs_only_shallow=True):
+    def new_path(self):
         r = self.rng
         parents = [d for d in self.dirs if d.count("/") + (1 if d else 0) < MAX_DEPTH]
         parent = r.choice(parents)
@@ -363,9 +365,7 @@ class Model:
 
     # ------------------------------------------------------------ generator
     def gen(self):
-        r = self.rng
-        weights = GEN_WEIGHTS
-        name = r.choices(GEN_NAMES, weights)[0]
+        name = self.rng.choices(GEN_NAMES, GEN_WEIGHTS)[0]
         return getattr(self, "gen_" + name)()
 
     def gen_write(self):
@@ -438,9 +438,28 @@ class Model:
         flags = 0 if x < 0.65 else (RENAME_NOREPLACE if x < 0.8 else RENAME_EXCHANGE)
         src = self.pick(self.all, 0.95)
         dst = self.pick(self.all, 0.5 if flags != RENAME_EXCHANGE else 0.9)
-        if r.random() < 0.05:
+        y = r.random()
+        if y < 0.05:
             dst = src + "/" + r.choice(NAMES)                # into itself / ENOTDIR
+        elif y < 0.08 and "/" in src:
+            dst = src.rsplit("/", 1)[0]                      # over its own folder
+        elif y < 0.18:
+            pair = self.same_inode_pair()                    # two names of one inode
+            if pair:
+                src, dst = pair
         return ["rename", src, dst, flags]
+
+    def same_inode_pair(self):
+        by_ino = collections.defaultdict(list)
+        for rel in self.nondir:
+            try:
+                by_ino[os.lstat(self.P(1, rel)).st_ino].append(rel)
+            except OSError:
+                pass
+        groups = [g for g in by_ino.values() if len(g) > 1]
+        if not groups:
+            return None
+        return self.rng.sample(self.rng.choice(groups), 2)
 
     def gen_link(self):
         src = self.pick(self.nondir + self.dirs[1:2], 0.95)
@@ -491,9 +510,26 @@ class Model:
         tgt = self.any_target()
         if r.random() < 0.1:
             return ["utime", tgt, None, None, True]
-        at = r.randint(0, 2 ** 32) * 10 ** 9 + r.randint(0, 10 ** 9 - 1)
-        mt = r.randint(0, 2 ** 32) * 10 ** 9 + r.choice([0, r.randint(0, 10 ** 9 - 1)])
+        at = self.gen_time()
+        mt = self.gen_time()
         return ["utime", tgt, at, mt, r.random() < 0.7]
+
+    def gen_time(self):
+        """A time in ns: mostly 1970..2106, some before 1970, some up to the
+        end of what a signed 64-bit count of ns holds (2262); with
+        --wide-times also 2262..2446, which ext4 stores exactly."""
+        r = self.rng
+        x = r.random()
+        ns = r.choice([0, r.randint(0, 10 ** 9 - 1)])
+        if x < 0.85:
+            sec = r.randint(0, 2 ** 32)
+        elif x < 0.95:
+            sec = r.randint(-2 ** 31, -1)
+        elif self.wide_times:
+            sec = r.randint(2 ** 63 // 10 ** 9 + 1, EXT4_TIME_MAX)
+        else:
+            sec = r.randint(2 ** 32, 2 ** 63 // 10 ** 9 - 1)
+        return sec * 10 ** 9 + ns
 
     def gen_setxattr(self):
         r = self.rng
@@ -775,7 +811,7 @@ class Model:
         r, held = self.data_op(tgt, flags, lambda fd: (os.pwrite(fd, data, off), os.fstat(fd).st_size), "write")
         try:
             if tgt[0] == "path" and creat:
-                self.ns_changed(pre | self.parents_of([tgt[1]]))
+                self.ns_changed(pre | self.parents_of([tgt[1]]), not existed)
                 self.created(tgt[1], existed)
         except BaseException:
             self.close_held(held)
@@ -798,7 +834,7 @@ class Model:
                 os.close(fd)
         r = self.both(fn, "pwrite with O_APPEND")
         if creat:
-            self.ns_changed(pre | self.parents_of([path]))
+            self.ns_changed(pre | self.parents_of([path]), not existed)
             self.created(path, existed)
         if r[0] == "ok":
             w, size = r[1]
@@ -874,7 +910,7 @@ class Model:
             finally:
                 os.close(fd)
         r = self.both(fn, "open(O_CREAT%s)" % ("|O_" + how.upper() if how != "plain" else ""))
-        self.ns_changed(pre | self.parents_of([path]))
+        self.ns_changed(pre | self.parents_of([path]), not existed)
         self.created(path, existed)
         if r[0] == "ok":
             ino = self.ino(path)
@@ -886,7 +922,7 @@ class Model:
     def ns_op(self, what, paths, fn, created=None):
         pre = self.parents_of(paths)
         r = self.both(fn, what)
-        self.ns_changed(pre | self.parents_of(paths))
+        self.ns_changed(pre | self.parents_of(paths), r[0] == "ok")
         if r[0] == "ok" and created is not None:  # mkdir, symlink: always a new inode
             ino = self.ino(created, follow=False)
             self.explicit.discard(ino)
@@ -915,9 +951,14 @@ class Model:
             self.explicit.discard(ino)
             self.dirty.add(ino)
 
-    def ns_changed(self, inos):
-        self.explicit -= inos
-        self.refresh()
+    def ns_changed(self, inos, changed=True):
+        """After an operation that may add or remove names: the folders'
+        mtimes are no longer the ones set explicitly, and the generator's
+        view of the namespace is read again (an operation that failed on
+        both trees changed nothing)."""
+        if changed:
+            self.explicit -= inos
+            self.refresh()
 
     def op_rename(self, src, dst, flags):
         def fn(s):
@@ -928,8 +969,6 @@ class Model:
                 c_renameat2(a, b, flags)
         moved = self.ino(src, follow=False)
         r = self.ns_op("rename%s" % {0: "", 1: " NOREPLACE", 2: " EXCHANGE"}[flags], [src, dst], fn)
-        if r[0] == "ok" and flags == RENAME_EXCHANGE:
-            pass
         if r[0] == "ok":
             # a folder moved to another parent gets a new ".." (conservative)
             for rel in (src, dst):
@@ -998,6 +1037,7 @@ class Model:
         self.both(self.attr_fn(tgt, lambda p: os.setxattr(p, name, value, flags, follow_symlinks=follow),
                                lambda fd: os.setxattr(fd, name, value, flags)), "setxattr %s" % name)
         self.xattr_check(tgt, follow, "after setxattr")
+        self.op_getxattr(tgt, name, follow, "after setxattr: getxattr %s" % name)
 
     def op_removexattr(self, tgt, name, follow):
         self.both(self.attr_fn(tgt, lambda p: os.removexattr(p, name, follow_symlinks=follow),
@@ -1009,9 +1049,9 @@ class Model:
                                lambda fd: sorted(os.listxattr(fd))), what + ": listxattr")
         self.after_attr(tgt, what, follow)
 
-    def op_getxattr(self, tgt, name, follow):
+    def op_getxattr(self, tgt, name, follow, what=None):
         self.both(self.attr_fn(tgt, lambda p: os.getxattr(p, name, follow_symlinks=follow),
-                               lambda fd: os.getxattr(fd, name)), "getxattr %s" % name)
+                               lambda fd: os.getxattr(fd, name)), what or "getxattr %s" % name)
 
     def op_listxattr(self, tgt, follow):
         self.both(self.attr_fn(tgt, lambda p: sorted(os.listxattr(p, follow_symlinks=follow)),
@@ -1062,7 +1102,7 @@ class Model:
                 os.close(f)
             raise
         if creat:
-            self.ns_changed(pre | self.parents_of([path]))
+            self.ns_changed(pre | self.parents_of([path]), not existed)
             self.created(path, existed)
         if r[0] == "ok":
             self.slots[slot] = (fds[0], fds[1], path)
@@ -1153,6 +1193,7 @@ class Model:
             self.execute(op)
             self.step += 1
             if self.step % COMPARE_EVERY == 0:
+                self.cur_op = ["(whole-tree compare after %d operations)" % self.step]
                 t = time.time()
                 self.compare_all(False, "periodic compare")
                 self.op_time["(periodic compare)"] += time.time() - t
@@ -1162,8 +1203,8 @@ class Model:
                     ", ".join("%s %.1f s" % kv for kv in self.op_time.most_common(6))))
                 self.op_time.clear()
         # The end: everything must be there for a new device after publishing.
-        self.cur_op = ["remount", "new"]
-        self.history.append((self.step, self.cur_op))
+        self.cur_op = ["(end: remount on a new device, whole-tree compare)"]
+        self.history.append((self.step, ["remount", "new"]))
         self.op_remount("new")
         return time.time() - t0
 
@@ -1187,21 +1228,27 @@ def main():
     ap.add_argument("--ops", type=int, default=20000)
     ap.add_argument("--trace", help="write the operations (JSON lines) to this file")
     ap.add_argument("--replay", help="run the operations of this trace instead of generating them")
-    ap.add_argument("--replay-hint", default="", help="the command that replays this run (printed on a mismatch)")
+    ap.add_argument("--replay-env", default="", help="environment settings printed before the replay command")
+    ap.add_argument("--wide-times", action="store_true",
+                    help="utime also with times after 2262-04-11 (past a signed 64-bit count of ns)")
     ap.add_argument("-v", "--verbose", action="count", default=0)
     args = ap.parse_args()
     m = Model(args)
     try:
         took = m.run(args.replay)
     except Mismatch as e:
-        m.log("MISMATCH at step %d (seed %d), op %s" % (m.step, m.seed, json.dumps(m.cur_op)))
+        in_op = m.cur_op is not None and not m.cur_op[0].startswith("(")
+        m.log("MISMATCH %s (seed %d): %s" % ("at step %d" % m.step if in_op else "after %d operations" % m.step,
+                                             m.seed, json.dumps(m.cur_op)))
         for line in str(e).split("\n"):
             m.log("  " + line)
         m.log("  the last operations (step: op):")
         for st, op in m.history:
             m.log("    %d: %s" % (st, json.dumps(op)[:300]))
-        m.log("  replay: COFFER_MODEL_SEED=%d COFFER_MODEL_OPS=%d bash tests/integration/test_model.sh%s"
-              % (m.seed, m.step + 1, args.replay_hint))
+        m.log("  replay: %sCOFFER_MODEL_SEED=%d COFFER_MODEL_OPS=%d bash tests/integration/test_model.sh"
+              % (args.replay_env, m.seed, m.step + 1 if in_op else m.step))
+        m.log("  (COFFER_MODEL_VERBOSE=2 prints every operation; COFFER_MODEL_TRACE=DIR writes them as JSON lines,"
+              " which COFFER_MODEL_REPLAY=FILE runs, also shortened)")
         first = str(e).split("\n")[0]
         print("RESULT fail seed=%d step=%d op=%s: %s" % (m.seed, m.step, json.dumps(m.cur_op)[:200], first[:300]))
         sys.stdout.flush()

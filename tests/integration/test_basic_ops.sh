@@ -237,6 +237,15 @@ p = M + "/xf"
 os.utime(p, ns=(1000000000123, 2000000000456))
 st = os.stat(p)
 assert (st.st_atime_ns, st.st_mtime_ns) == (1000000000123, 2000000000456), (st.st_atime_ns, st.st_mtime_ns)'
+py_check "times past 2262 are clamped to the last representable instant, never wrapped" '
+p = M + "/xf"
+os.utime(p, ns=(0, 10**19))
+st = os.stat(p)
+assert st.st_mtime_ns >= (2**63 // 10**9 - 1) * 10**9, st.st_mtime_ns
+os.utime(p, ns=(0, -(10**19)))
+st = os.stat(p)
+assert st.st_mtime_ns <= -(2**63 // 10**9 - 1) * 10**9, st.st_mtime_ns
+os.utime(p, ns=(1000000000123, 2000000000456))'
 py_check "a write updates mtime and ctime" '
 import time
 p = M + "/xf"

@@ -167,6 +167,7 @@ private:
     Result<std::string> open_name(const Id128& parent, ByteSpan sealed);
     format::Hlc next_hlc();
     Status record(format::Op op);  // apply + remember as pending
+    bool about_a_removed_node(const format::Op& op);
     Status ensure_tx();
     Status commit_locked(bool durable);
     void maybe_delete(Ino ino);
