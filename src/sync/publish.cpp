@@ -98,7 +98,8 @@ Result<PublishStats> publish(vfs::Filesystem& fs) {
     std::vector<Id128> new_versions;
     std::vector<format::Op> content_ops;
     Bytes buf;
-    for (const vfs::NodeCut& n : cut.nodes) {
+    for (vfs::NodeCut& n : cut.nodes) {
+        COFFER_TRY(core->load_key(n));
         const uint64_t nextents = (n.size + E - 1) / E;
         // Extents touched by staged pieces are re-sealed; the others are kept.
         std::vector<uint64_t> dirty;
@@ -143,6 +144,7 @@ Result<PublishStats> publish(vfs::Filesystem& fs) {
         new_versions.push_back(sc.version);
         new_extents.push_back(std::move(ext));
         content_ops.push_back(format::Op{cut.hlc, std::move(sc)});
+        n.plan.key.reset();
     }
     COFFER_TRY(writer.flush());
 

@@ -69,6 +69,11 @@ Result<std::shared_ptr<const crypto::SecretBytes>> Core::file_key_locked(const i
     auto key = crypto::open_secret(fkey_wrap_, n.wrapped_key, aad::file_key(n.gid, n.key_epoch));
     if (!key.ok()) return make_error(Code::corrupt, "the data key of " + path_of(n.ino) + " failed authentication");
     auto p = std::make_shared<const crypto::SecretBytes>(std::move(*key));
+    // Each key sits in its own sodium_malloc block (guard pages: ~16 KiB of
+    // address space, a page or two resident), so only the hot few are kept;
+    // unwrapping again costs one AEAD open of 32 bytes.
+    constexpr size_t kKeyCacheMax = 256;
+    if (keys_.size() >= kKeyCacheMax) keys_.erase(keys_.begin());
     keys_[n.ino] = p;
     return p;
 }
@@ -164,11 +169,13 @@ Status read_staged(const UniqueFd& fd, const Id128& gid, const crypto::SecretByt
 }
 }  // namespace
 
-Result<ReadPlan> Core::plan_locked(const index::NodeRow& n, uint64_t off, uint64_t end) {
+Result<ReadPlan> Core::plan_locked(const index::NodeRow& n, uint64_t off, uint64_t end, bool with_key) {
     ReadPlan plan;
     plan.gid = n.gid;
     plan.key_epoch = n.key_epoch;
-    COFFER_ASSIGN(plan.key, file_key_locked(n));
+    if (with_key) {
+        COFFER_ASSIGN(plan.key, file_key_locked(n));
+    }
     COFFER_ASSIGN(plan.pieces, ix_->pieces(n.ino, off, end));
     for (const auto& p : plan.pieces) {
         if (p.log == 0) {

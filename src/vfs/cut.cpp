@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "aad.h"
 #include "coffer/util/log.h"
 #include "coffer/vfs/core.h"
 
@@ -40,7 +41,7 @@ Result<Cut> Core::take_cut() {
         c.ctime = n->ctime;
         c.version = n->version;
         c.wrapped_key = n->wrapped_key;
-        COFFER_ASSIGN(c.plan, plan_locked(*n, 0, n->size));
+        COFFER_ASSIGN(c.plan, plan_locked(*n, 0, n->size, /*with_key=*/false));
         // Zero pieces past the end (left by a truncate inside an extent) are
         // published too: the extent is re-sealed without the cut-off bytes.
         COFFER_ASSIGN(auto tail, ix_->pieces(ino, std::max<uint64_t>(n->size, 1), UINT64_MAX));
@@ -87,6 +88,16 @@ Result<Cut> Core::take_cut() {
         COFFER_TRY(commit_locked(true));
     }
     return cut;
+}
+
+Status Core::load_key(NodeCut& n) {
+    auto key = crypto::open_secret(fkey_wrap_, n.wrapped_key, aad::file_key(n.plan.gid, n.plan.key_epoch));
+    if (!key.ok()) {
+        std::lock_guard lk(mu_);
+        return make_error(Code::corrupt, "the data key of " + path_of(n.ino) + " failed authentication");
+    }
+    n.plan.key = std::make_shared<const crypto::SecretBytes>(std::move(*key));
+    return {};
 }
 
 Status Core::read_cut(const NodeCut& n, uint64_t off, uint64_t len, uint8_t* out) {

@@ -104,6 +104,9 @@ public:
     // Finishes a publish that a crash interrupted (its intent is recorded).
     Status finish_interrupted_publish();
     Result<Cut> take_cut();
+    // Unwraps the file's data key into n.plan.key (a cut holds no keys, so a
+    // publish of many files keeps one key in memory at a time).
+    Status load_key(NodeCut& n);
     // Reads [off, off+len) of a file as it was at the cut (zeros for holes).
     Status read_cut(const NodeCut& n, uint64_t off, uint64_t len, uint8_t* out);
     // Records the intent, updates the index for what was published, commits durably.
@@ -188,7 +191,7 @@ private:
     void committer_loop();
 
     // content (content.cpp): assemble plaintext from staging and extents
-    Result<ReadPlan> plan_locked(const index::NodeRow& n, uint64_t off, uint64_t end);
+    Result<ReadPlan> plan_locked(const index::NodeRow& n, uint64_t off, uint64_t end, bool with_key = true);
     Status read_plan(const ReadPlan& plan, uint64_t off, uint64_t len, uint8_t* out,
                      const std::function<std::string()>& what);
     Status read_extent(const crypto::SecretBytes& key, uint32_t key_epoch, const format::ExtentRef& e,
