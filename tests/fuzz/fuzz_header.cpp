@@ -3,6 +3,7 @@
 // header never verifies under a key that did not make it.
 // The body also runs over the seed corpus in tests/unit/format/test_fuzz_regress.cpp.
 #include "coffer/crypto/crypto.h"
+#include "fuzz_entry.h"
 #include "coffer/format/header.h"
 #include "coffer/format/slots.h"
 
@@ -39,16 +40,4 @@ const char* fuzz_header(const uint8_t* data, size_t size) {
 
 }  // namespace coffer::fuzz
 
-#ifndef COFFER_FUZZ_NO_ENTRY
-#include <cstdio>
-#include <cstdlib>
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-    static const bool once = (coffer::crypto::init(), true);
-    (void)once;
-    if (const char* why = coffer::fuzz::fuzz_header(data, size)) {
-        std::fprintf(stderr, "fuzz_header: %s\n", why);
-        std::abort();
-    }
-    return 0;
-}
-#endif
+COFFER_FUZZ_ENTRY(coffer::fuzz::fuzz_header)

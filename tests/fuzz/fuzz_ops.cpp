@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "coffer/crypto/crypto.h"
+#include "fuzz_entry.h"
 #include "coffer/format/ops.h"
 
 namespace coffer::fuzz {
@@ -37,16 +38,4 @@ const char* fuzz_ops(const uint8_t* data, size_t size) {
 
 }  // namespace coffer::fuzz
 
-#ifndef COFFER_FUZZ_NO_ENTRY
-#include <cstdio>
-#include <cstdlib>
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-    static const bool once = (coffer::crypto::init(), true);
-    (void)once;
-    if (const char* why = coffer::fuzz::fuzz_ops(data, size)) {
-        std::fprintf(stderr, "fuzz_ops: %s\n", why);
-        std::abort();
-    }
-    return 0;
-}
-#endif
+COFFER_FUZZ_ENTRY(coffer::fuzz::fuzz_ops)

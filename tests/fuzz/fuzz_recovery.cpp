@@ -2,6 +2,7 @@
 // Property: never crashes; refuses with `invalid` only; what it accepts
 // formats back to text that parses to the same key.
 #include "coffer/crypto/crypto.h"
+#include "fuzz_entry.h"
 #include "coffer/format/slots.h"
 
 namespace coffer::fuzz {
@@ -19,16 +20,4 @@ const char* fuzz_recovery(const uint8_t* data, size_t size) {
 
 }  // namespace coffer::fuzz
 
-#ifndef COFFER_FUZZ_NO_ENTRY
-#include <cstdio>
-#include <cstdlib>
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-    static const bool once = (coffer::crypto::init(), true);
-    (void)once;
-    if (const char* why = coffer::fuzz::fuzz_recovery(data, size)) {
-        std::fprintf(stderr, "fuzz_recovery: %s\n", why);
-        std::abort();
-    }
-    return 0;
-}
-#endif
+COFFER_FUZZ_ENTRY(coffer::fuzz::fuzz_recovery)

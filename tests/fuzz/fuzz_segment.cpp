@@ -8,6 +8,7 @@
 // canonical (re-encoding the decoded segment seals exactly the same body).
 // The body is also run over the seed corpus by tests/unit/format/test_fuzz_regress.cpp.
 #include "coffer/crypto/crypto.h"
+#include "fuzz_entry.h"
 #include "coffer/format/segment.h"
 
 namespace coffer::fuzz {
@@ -63,16 +64,4 @@ const char* fuzz_segment(const uint8_t* data, size_t size) {
 
 }  // namespace coffer::fuzz
 
-#ifndef COFFER_FUZZ_NO_ENTRY
-#include <cstdio>
-#include <cstdlib>
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-    static const bool once = (coffer::crypto::init(), true);
-    (void)once;
-    if (const char* why = coffer::fuzz::fuzz_segment(data, size)) {
-        std::fprintf(stderr, "fuzz_segment: %s\n", why);
-        std::abort();
-    }
-    return 0;
-}
-#endif
+COFFER_FUZZ_ENTRY(coffer::fuzz::fuzz_segment)
