@@ -4,6 +4,16 @@ namespace coffer::index {
 
 namespace {
 ByteSpan id_span(const Id128& id) { return id.b; }
+// The first column of every row, as inode numbers.
+Result<std::vector<Ino>> all_inos(Stmt& s) {
+    std::vector<Ino> out;
+    for (;;) {
+        COFFER_ASSIGN(bool row, s.step());
+        if (!row) break;
+        out.push_back(static_cast<Ino>(s.col_int(0)));
+    }
+    return out;
+}
 Bytes copy(ByteSpan s) { return Bytes(s.begin(), s.end()); }
 }  // namespace
 
@@ -159,24 +169,10 @@ Status Index::delete_node(Ino ino) {
     return db_->cached("DELETE FROM nodes WHERE ino=?").bind(1, i).exec();
 }
 Result<std::vector<Ino>> Index::orphan_nodes() {
-    std::vector<Ino> out;
-    Stmt& s = db_->cached("SELECT ino FROM nodes WHERE nlink=0");
-    for (;;) {
-        COFFER_ASSIGN(bool row, s.step());
-        if (!row) break;
-        out.push_back(static_cast<Ino>(s.col_int(0)));
-    }
-    return out;
+    return all_inos(db_->cached("SELECT ino FROM nodes WHERE nlink=0"));
 }
 Result<std::vector<Ino>> Index::dirty_nodes() {
-    std::vector<Ino> out;
-    Stmt& s = db_->cached("SELECT ino FROM nodes WHERE dirty!=0");
-    for (;;) {
-        COFFER_ASSIGN(bool row, s.step());
-        if (!row) break;
-        out.push_back(static_cast<Ino>(s.col_int(0)));
-    }
-    return out;
+    return all_inos(db_->cached("SELECT ino FROM nodes WHERE dirty!=0"));
 }
 Result<uint64_t> Index::node_count() {
     Stmt& s = db_->cached("SELECT count(*) FROM nodes");
@@ -187,14 +183,7 @@ Result<uint64_t> Index::node_count() {
 }
 
 Result<std::vector<Ino>> Index::regular_files() {
-    std::vector<Ino> out;
-    Stmt& s = db_->cached("SELECT ino FROM nodes WHERE (mode & 61440) = 32768 ORDER BY ino");
-    for (;;) {
-        COFFER_ASSIGN(bool row, s.step());
-        if (!row) break;
-        out.push_back(static_cast<Ino>(s.col_int(0)));
-    }
-    return out;
+    return all_inos(db_->cached("SELECT ino FROM nodes WHERE (mode & 61440) = 32768 ORDER BY ino"));
 }
 Result<std::vector<Id128>> Index::referenced_objects() {
     std::vector<Id128> out;

@@ -4,6 +4,7 @@
 #include <sys/xattr.h>
 
 #include "aad.h"
+#include "clock.h"
 #include "coffer/vfs/core.h"
 
 namespace coffer::vfs {
@@ -12,11 +13,6 @@ using index::NodeRow;
 
 
 namespace {
-int64_t now_ns() {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
 struct timespec to_ts(int64_t ns) {
     struct timespec ts;
     ts.tv_sec = ns / 1000000000;

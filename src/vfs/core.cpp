@@ -1,4 +1,5 @@
 // Core: local state, batching of index commits, names, the op recorder.
+#include "clock.h"
 #include "coffer/vfs/core.h"
 
 #include <fcntl.h>
@@ -21,11 +22,6 @@ using index::NodeRow;
 namespace {
 constexpr auto kCommitInterval = std::chrono::milliseconds(200);
 
-int64_t now_ns() {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
 
 Status mkdir_p(const std::string& path) {
     std::string cur;

@@ -4,6 +4,7 @@
 
 #include <cstring>
 
+#include "clock.h"
 #include "coffer/vfs/core.h"
 
 namespace coffer::vfs {
@@ -11,11 +12,6 @@ namespace coffer::vfs {
 using index::NodeRow;
 
 namespace {
-int64_t now_ns() {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
 Status check_name(std::string_view name) {
     if (name.size() > format::kMaxName) return make_error(Code::name_too_long, "name longer than 255 bytes");
     if (name.empty() || name == "." || name == ".." || name.find('/') != std::string_view::npos)

@@ -10,6 +10,7 @@
 
 #include "staging.h"
 #include "coffer/util/file_io.h"
+#include "clock.h"
 #include "coffer/vfs/core.h"
 
 namespace coffer::vfs {
@@ -17,11 +18,6 @@ namespace coffer::vfs {
 using index::NodeRow;
 
 namespace {
-int64_t now_ns() {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
 constexpr uint64_t kMaxFileSize = (1ull << 62);
 }  // namespace
 
