@@ -64,7 +64,7 @@ Result<FsckReport> fsck(store::Vault& vault, const format::Header& header, const
             auto n = core.read(ino, 0, off, buf.size(), buf.data());
             if (!n.ok()) {
                 const Error& e = n.error();
-                std::string where = core.path_of(ino) + " (offset " + std::to_string(off) + ")";
+                std::string where = core.describe(ino) + " (offset " + std::to_string(off) + ")";
                 if (e.code == Code::pending)
                     report.pending.push_back(where + ": " + e.message());
                 else

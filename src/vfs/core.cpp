@@ -363,6 +363,11 @@ void Core::maybe_delete(Ino ino) {
     shrinks_.erase(ino);
 }
 
+std::string Core::describe(Ino ino) {
+    std::lock_guard lk(mu_);
+    return path_of(ino);
+}
+
 std::string Core::path_of(Ino ino) {
     std::string path;
     for (int depth = 0; ino != kRootIno && depth < 4096; ++depth) {

@@ -92,20 +92,13 @@ Result<Cut> Core::take_cut() {
 
 Status Core::load_key(NodeCut& n) {
     auto key = crypto::open_secret(fkey_wrap_, n.wrapped_key, aad::file_key(n.plan.gid, n.plan.key_epoch));
-    if (!key.ok()) {
-        std::lock_guard lk(mu_);
-        return make_error(Code::corrupt, "the data key of " + path_of(n.ino) + " failed authentication");
-    }
+    if (!key.ok()) return make_error(Code::corrupt, "the data key of " + describe(n.ino) + " failed authentication");
     n.plan.key = std::make_shared<const crypto::SecretBytes>(std::move(*key));
     return {};
 }
 
 Status Core::read_cut(const NodeCut& n, uint64_t off, uint64_t len, uint8_t* out) {
-    auto what = [this, ino = n.ino] {
-        std::lock_guard lk(mu_);
-        return path_of(ino);
-    };
-    return read_plan(n.plan, off, len, out, what);
+    return read_plan(n.plan, off, len, out, [this, ino = n.ino] { return describe(ino); });
 }
 
 Status Core::commit_publish(const Cut& cut, const std::vector<std::vector<format::ExtentRef>>& new_extents,

@@ -85,11 +85,7 @@ Result<size_t> Core::read(Ino ino, uint64_t fh, uint64_t off, size_t size, uint8
         len = std::min<uint64_t>(size, n.size - off);
         COFFER_ASSIGN(plan, plan_locked(n, off, off + len));
     }
-    auto what = [this, ino] {
-        std::lock_guard lk(mu_);
-        return path_of(ino);
-    };
-    COFFER_TRY(read_plan(plan, off, len, out, what));
+    COFFER_TRY(read_plan(plan, off, len, out, [this, ino] { return describe(ino); }));
     return static_cast<size_t>(len);
 }
 

@@ -121,8 +121,8 @@ public:
     std::vector<format::VersionEntry> heads();
     Result<std::vector<Ino>> regular_files();
     Result<std::vector<Id128>> referenced_objects();
-    // Path of a node for messages ("docs/a.txt"), best effort.
-    std::string path_of(Ino ino);
+    // Path of a node for messages ("docs/a.txt"), best effort. Takes the lock.
+    std::string describe(Ino ino);
 
     // Tests of crash consistency: from now on nothing more is committed and
     // the destructor leaves the batch uncommitted, as a killed process would.
@@ -162,6 +162,7 @@ private:
     };
 
     // locked helpers (mu_ held)
+    std::string path_of(Ino ino);
     Result<index::NodeRow> node_locked(Ino ino);
     Result<Attr> attr_locked(Ino ino);
     Attr attr_of(const index::NodeRow& n);
