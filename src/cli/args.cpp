@@ -33,6 +33,10 @@ Status apply_mount_options(const std::string& value, Args& a) {
             a.read_only = true;
         } else if (item == "debug") {
             a.debug = true;
+        } else if (item == "writeback_cache") {
+            a.writeback_cache = true;
+        } else if (item == "no_writeback_cache") {
+            a.writeback_cache = false;
         } else if (item.starts_with("fsname=") || item.starts_with("subtype=")) {
             return make_error(Code::usage, "-o " + item + ": coffer sets this option itself");
         } else {

@@ -5,7 +5,9 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <new>
+#include <vector>
 
 namespace coffer::crypto {
 
@@ -18,10 +20,53 @@ void init() {
     if (sodium_init() < 0) std::abort();
 }
 
+// Small secrets (keys, 32-64 bytes) come from slots of larger sodium_malloc
+// regions: each region has guard pages and is locked in memory like any
+// sodium_malloc buffer, and a freed slot is wiped before reuse. A
+// sodium_malloc per key costs an mmap, an mprotect and an munmap, which a
+// file-creating workload pays once per file.
+class SmallSecretPool {
+public:
+    static constexpr size_t kSlot = 64;
+    static constexpr size_t kRegion = 64 * 1024;
+
+    uint8_t* take() {
+        std::lock_guard lk(mu_);
+        if (free_.empty()) {
+            auto* region = static_cast<uint8_t*>(sodium_malloc(kRegion));
+            if (!region) throw std::bad_alloc();
+            free_.reserve(free_.size() + kRegion / kSlot);
+            for (size_t off = kRegion; off >= kSlot; off -= kSlot) free_.push_back(region + off - kSlot);
+        }
+        uint8_t* p = free_.back();
+        free_.pop_back();
+        return p;
+    }
+    void give_back(uint8_t* p) noexcept {
+        sodium_memzero(p, kSlot);
+        std::lock_guard lk(mu_);
+        free_.push_back(p);  // capacity reserved when the region was added: no allocation
+    }
+
+private:
+    std::mutex mu_;
+    std::vector<uint8_t*> free_;  // regions are never unmapped: their number follows the peak of live keys
+};
+
+SmallSecretPool& small_pool() {
+    static SmallSecretPool* pool = new SmallSecretPool;  // outlives every static SecretBytes
+    return *pool;
+}
+
 SecretBytes::SecretBytes(size_t n) : n_(n) {
     if (n == 0) return;
-    p_ = static_cast<uint8_t*>(sodium_malloc(n));
-    if (!p_) throw std::bad_alloc();
+    if (n <= SmallSecretPool::kSlot) {
+        p_ = small_pool().take();
+        pooled_ = true;
+    } else {
+        p_ = static_cast<uint8_t*>(sodium_malloc(n));
+        if (!p_) throw std::bad_alloc();
+    }
     std::memset(p_, 0, n);
 }
 SecretBytes SecretBytes::from(ByteSpan data) {
@@ -29,23 +74,34 @@ SecretBytes SecretBytes::from(ByteSpan data) {
     if (!data.empty()) std::memcpy(s.p_, data.data(), data.size());
     return s;
 }
-SecretBytes::SecretBytes(SecretBytes&& o) noexcept : p_(o.p_), n_(o.n_) {
+SecretBytes::SecretBytes(SecretBytes&& o) noexcept : p_(o.p_), n_(o.n_), pooled_(o.pooled_) {
     o.p_ = nullptr;
     o.n_ = 0;
+    o.pooled_ = false;
+}
+void SecretBytes::release() noexcept {
+    if (!p_) return;
+    if (pooled_)
+        small_pool().give_back(p_);  // wiped there
+    else
+        sodium_free(p_);  // sodium_free wipes before freeing
+    p_ = nullptr;
+    n_ = 0;
+    pooled_ = false;
 }
 SecretBytes& SecretBytes::operator=(SecretBytes&& o) noexcept {
     if (this != &o) {
-        if (p_) sodium_free(p_);  // sodium_free wipes before freeing
+        release();
         p_ = o.p_;
         n_ = o.n_;
+        pooled_ = o.pooled_;
         o.p_ = nullptr;
         o.n_ = 0;
+        o.pooled_ = false;
     }
     return *this;
 }
-SecretBytes::~SecretBytes() {
-    if (p_) sodium_free(p_);
-}
+SecretBytes::~SecretBytes() { release(); }
 SecretBytes SecretBytes::clone() const { return from(span()); }
 void SecretBytes::resize_down(size_t n) {
     if (n < n_) {

@@ -108,13 +108,21 @@ void reply_new_entry(fuse_req_t req, const vfs::Attr& a) {
 
 // ---- the operations ----
 
-void op_init(void*, fuse_conn_info* conn) {
+void op_init(void* userdata, fuse_conn_info* conn) {
+    auto& ctx = *static_cast<OpsContext*>(userdata);
     if (conn->capable & FUSE_CAP_READDIRPLUS) conn->want |= FUSE_CAP_READDIRPLUS;
     // Without atomic O_TRUNC the kernel sends setattr(size=0) for open(O_TRUNC),
     // so truncation goes through the one path that records it. Splice adds
     // nothing for sealed data; killpriv is left to the kernel.
     conn->want &= ~(FUSE_CAP_ATOMIC_O_TRUNC | FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE |
                     FUSE_CAP_SPLICE_MOVE | FUSE_CAP_HANDLE_KILLPRIV | FUSE_CAP_WRITEBACK_CACHE);
+    // Write-back caching (opt-in, -o writeback_cache): writes reach the
+    // daemon merged into page runs, and the kernel keeps size, mtime and
+    // ctime of open files itself, handing times over with setattr.
+    if (ctx.writeback_allowed && !ctx.read_only && (conn->capable & FUSE_CAP_WRITEBACK_CACHE)) {
+        conn->want |= FUSE_CAP_WRITEBACK_CACHE;
+        ctx.writeback = true;
+    }
     conn->max_write = kMaxWrite;
     conn->max_readahead = kMaxReadahead;
 }
@@ -182,6 +190,15 @@ void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, f
         } else if (to_set & FUSE_SET_ATTR_MTIME) {
             r.mtime = vfs::SetAttrReq::Time::set;
             r.mtime_val = attr->st_mtim;
+        }
+        if (to_set & FUSE_SET_ATTR_CTIME) r.ctime = attr->st_ctim;
+        // chown(f, -1, -1) arrives with nothing to set; like ext4, it still
+        // marks a change.
+        if (!r.mode && !r.uid && !r.gid && !r.size && r.atime == vfs::SetAttrReq::Time::keep &&
+            r.mtime == vfs::SetAttrReq::Time::keep && !r.ctime) {
+            struct timespec now{};
+            clock_gettime(CLOCK_REALTIME, &now);
+            r.ctime = now;
         }
         if (fi) r.fh = fi->fh;
         COFFER_ASSIGN(vfs::Attr a, fs_of(req).setattr(ino, r, ctx_of(req)));
@@ -266,10 +283,21 @@ void op_rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t n
 
 bool opens_for_writing(int flags) { return (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC); }
 
+// With write-back caching the kernel reads pages of files opened write-only
+// (to fill partly written pages) and places O_APPEND writes itself.
+int handle_flags(fuse_req_t req, int flags) {
+    if (!context(req).writeback) return flags;
+    if ((flags & O_ACCMODE) == O_WRONLY) flags = (flags & ~O_ACCMODE) | O_RDWR;
+    return flags & ~O_APPEND;
+}
+
 void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     if (opens_for_writing(fi->flags) && refuse_if_read_only(req)) return;
     guarded(req, "open", [&]() -> Status {
-        COFFER_ASSIGN(uint64_t fh, fs_of(req).open(ino, fi->flags));
+        COFFER_ASSIGN(uint64_t fh, fs_of(req).open(ino, handle_flags(req, fi->flags)));
+        // Only this daemon changes file contents while mounted: what the
+        // kernel cached for an earlier open is still right.
+        fi->keep_cache = 1;
         fi->fh = fh;
         if (fuse_reply_open(req, fi) != 0) (void)fs_of(req).release(ino, fh);
         return {};
@@ -279,7 +307,7 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi) {
     if (refuse_if_read_only(req)) return;
     guarded(req, "create", [&]() -> Status {
-        COFFER_ASSIGN(vfs::Filesystem::Created c, fs_of(req).create(parent, name, mode, fi->flags, ctx_of(req)));
+        COFFER_ASSIGN(vfs::Filesystem::Created c, fs_of(req).create(parent, name, mode, handle_flags(req, fi->flags), ctx_of(req)));
         fi->fh = c.fh;
         fuse_entry_param e = entry_of(c.attr);
         if (fuse_reply_create(req, &e, fi) != 0) {
@@ -343,6 +371,13 @@ void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len
 }
 
 void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, fuse_file_info* fi) {
+    // With write-back caching, data may still sit in the kernel's page cache
+    // where the daemon's map of data and holes cannot see it: ENOSYS makes
+    // the kernel answer SEEK_DATA/SEEK_HOLE itself (the whole file is data).
+    if (context(req).writeback) {
+        fuse_reply_err(req, ENOSYS);
+        return;
+    }
     guarded(req, "lseek", [&]() -> Status {
         COFFER_ASSIGN(uint64_t pos, fs_of(req).lseek(ino, fi->fh, static_cast<uint64_t>(off), whence));
         fuse_reply_lseek(req, static_cast<off_t>(pos));

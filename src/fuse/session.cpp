@@ -115,6 +115,7 @@ Result<std::unique_ptr<Session>> Session::mount(vfs::Filesystem& fs, const std::
     std::unique_ptr<Session> s(new Session());
     s->ctx_.fs = &fs;
     s->ctx_.read_only = opts.read_only || fs.read_only();
+    s->ctx_.writeback_allowed = opts.writeback_cache;
 
     SessionOptions effective = opts;
     effective.read_only = s->ctx_.read_only;

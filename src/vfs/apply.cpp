@@ -72,11 +72,13 @@ Status Core::apply_op(const format::Op& op) {
             n.link_sealed = crypto::seal(names_key_, as_bytes(c->symlink_target), aad::symlink(c->node));
             n.size = c->symlink_target.size();
         }
+        crypto::SecretBytes key;
         if (S_ISREG(c->mode)) {
-            crypto::SecretBytes key = crypto::random_key();
+            key = crypto::random_key();
             n.wrapped_key = crypto::seal(fkey_wrap_, key.span(), aad::file_key(c->node, n.key_epoch));
         }
         COFFER_ASSIGN(index::Ino ino, ix_->insert_node(n));
+        if (!key.empty()) remember_key_locked(ino, std::move(key));  // the first write needs it
         COFFER_TRY(ix_->insert_dirent(parent.ino, tag, seal_name(c->parent, c->name), ino));
         return touch_dir(*ix_, parent, t, is_dir(c->mode) ? 1 : 0);
     }

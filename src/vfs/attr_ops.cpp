@@ -112,9 +112,9 @@ Result<Attr> Core::setattr(Ino ino, const SetAttrReq& req, const Ctx& ctx) {
         op.mask |= format::kSetMtime;
         op.times.mtime_ns = req.mtime == SetAttrReq::Time::now ? now : from_ts(req.mtime_val);
     }
-    if (op.mask != 0) {
+    if (op.mask != 0 || req.ctime) {
         op.mask |= format::kSetCtime;
-        op.times.ctime_ns = now;
+        op.times.ctime_ns = req.ctime ? from_ts(*req.ctime) : now;
         COFFER_TRY(record(format::Op{next_hlc(), op}));
         if (req.size && (op.mask & format::kSetMtime)) {
             // A truncate with an explicit mtime: the content change carries it.
@@ -160,7 +160,15 @@ Status check_xattr_name(std::string_view name) {
     if (name.size() > format::kMaxXattrName) return Error{Code::too_big, ERANGE, "xattr name too long"};
     // ACLs would need FUSE_CAP_POSIX_ACL to be enforced; refuse rather than pretend.
     if (name.rfind("system.", 0) == 0) return Error{Code::invalid, EOPNOTSUPP, "system xattrs not supported"};
-    return {};
+    // Linux knows these namespaces (setxattr(2)); any other prefix is refused
+    // as ext4 refuses it, and a namespace needs a name after its dot.
+    for (std::string_view ns : {"user.", "trusted.", "security."}) {
+        if (name.rfind(ns, 0) == 0) {
+            if (name.size() == ns.size()) return make_error(Code::invalid, "xattr name is only a namespace");
+            return {};
+        }
+    }
+    return Error{Code::invalid, EOPNOTSUPP, "xattr namespace not supported"};
 }
 }  // namespace
 

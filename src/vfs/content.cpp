@@ -68,13 +68,16 @@ Result<std::shared_ptr<const crypto::SecretBytes>> Core::file_key_locked(const i
     if (it != keys_.end()) return it->second;
     auto key = crypto::open_secret(fkey_wrap_, n.wrapped_key, aad::file_key(n.gid, n.key_epoch));
     if (!key.ok()) return make_error(Code::corrupt, "the data key of " + path_of(n.ino) + " failed authentication");
-    auto p = std::make_shared<const crypto::SecretBytes>(std::move(*key));
-    // Each key sits in its own sodium_malloc block (guard pages: ~16 KiB of
-    // address space, a page or two resident), so only the hot few are kept;
-    // unwrapping again costs one AEAD open of 32 bytes.
-    constexpr size_t kKeyCacheMax = 256;
+    return remember_key_locked(n.ino, std::move(*key));
+}
+
+std::shared_ptr<const crypto::SecretBytes> Core::remember_key_locked(Ino ino, crypto::SecretBytes key) {
+    // A key takes a 64-byte slot of the secret pool; unwrapping again costs
+    // one AEAD open of 32 bytes, so the cache only needs the working set.
+    constexpr size_t kKeyCacheMax = 4096;
     if (keys_.size() >= kKeyCacheMax) keys_.erase(keys_.begin());
-    keys_[n.ino] = p;
+    auto p = std::make_shared<const crypto::SecretBytes>(std::move(key));
+    keys_[ino] = p;
     return p;
 }
 

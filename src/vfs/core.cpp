@@ -186,6 +186,7 @@ Core::OpScope::~OpScope() {
         (void)c_.ix_->db().exec("ROLLBACK TO op");
         (void)c_.ix_->db().exec("RELEASE op");
         c_.ix_->forget_cached();  // it may hold rows of the rolled-back operation
+        c_.keys_.clear();         // ... and a key cached for an inode number that will be reused
     }
 }
 
@@ -193,14 +194,15 @@ Status Core::OpScope::begin(Space space, uint64_t need) {
     COFFER_TRY(c_.check_writable());
     if (space == Space::consumes) COFFER_TRY(c_.check_space(need));
     COFFER_TRY(c_.ensure_tx());
-    COFFER_TRY(c_.ix_->db().exec("SAVEPOINT op"));
+    // Prepared once: every operation opens and releases a savepoint.
+    COFFER_TRY(c_.ix_->db().cached("SAVEPOINT op").exec());
     open_ = true;
     return {};
 }
 
 Status Core::OpScope::commit() {
     open_ = false;
-    return c_.ix_->db().exec("RELEASE op");
+    return c_.ix_->db().cached("RELEASE op").exec();
 }
 
 Status Core::check_writable() const {
@@ -254,6 +256,7 @@ Status Core::commit_locked(bool durable) {
     if (!st.ok()) {
         if (sqlite3_get_autocommit(ix_->db().raw())) {
             ix_->forget_cached();
+            keys_.clear();  // inode numbers of the lost batch will be handed out again
             // SQLite rolled the batch back: operations acknowledged since the
             // last commit are gone. Say so loudly; later fsyncs fail.
             tx_open_ = false;

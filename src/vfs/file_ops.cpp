@@ -179,7 +179,7 @@ Status Core::fallocate(Ino ino, uint64_t fh, int mode, uint64_t off, uint64_t le
         if (!keep_size && end > n.size) {
             if (end > kMaxFileSize) return Error{Code::too_big, EFBIG, "file too large"};
             int64_t t = now_ns();
-            COFFER_TRY(ix_->update_size_times(ino, end, n.mtime, t, true));
+            COFFER_TRY(ix_->update_size_times(ino, end, t, t, true));  // a size change is a modification (as ext4)
         }
     } else {
         return Error{Code::invalid, EOPNOTSUPP, "fallocate mode not supported"};

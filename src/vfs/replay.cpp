@@ -110,13 +110,14 @@ Status Core::replay_vault() {
 Status Core::apply_segment(const format::Segment& seg, ByteSpan bytes) {
     size_t failed = 0;
     for (const auto& op : seg.ops) {
-        COFFER_TRY(ix_->db().exec("SAVEPOINT op"));
+        COFFER_TRY(ix_->db().cached("SAVEPOINT op").exec());
         auto st = apply_op(op);
         if (!st.ok()) {
             (void)ix_->db().exec("ROLLBACK TO op");
             ix_->forget_cached();
+            keys_.clear();  // a rolled-back create may have cached a key for an inode number reused later
         }
-        COFFER_TRY(ix_->db().exec("RELEASE op"));
+        COFFER_TRY(ix_->db().cached("RELEASE op").exec());
         if (!st.ok()) {
             ++failed;
             log::warn("segment " + seg.device.hex() + "/" + std::to_string(seg.seq) +

@@ -42,8 +42,10 @@ public:
     void resize_down(size_t n);  // shrink the logical size (e.g. strip a newline)
 
 private:
+    void release() noexcept;
     uint8_t* p_ = nullptr;
     size_t n_ = 0;
+    bool pooled_ = false;  // a slot of the small-secret pool (see crypto.cpp)
 };
 
 // Constant-time equality (sodium_memcmp); false when sizes differ.

@@ -11,6 +11,10 @@ namespace coffer::fuse {
 struct OpsContext {
     vfs::Filesystem* fs = nullptr;
     bool read_only = false;
+    bool writeback_allowed = false;  // SessionOptions::writeback_cache
+    // Set at init when the kernel caches writes (FUSE_CAP_WRITEBACK_CACHE):
+    // then the kernel owns size, mtime and O_APPEND positions of open files.
+    bool writeback = false;
 };
 
 // Trampolines for every operation coffer serves; userdata is an OpsContext*.

@@ -34,6 +34,7 @@ struct SessionOptions {
     bool read_only = false;
     bool allow_other = false;
     bool debug = false;                       // libfuse's request trace on stderr
+    bool writeback_cache = false;             // let the kernel cache writes (-o writeback_cache)
     std::vector<std::string> extra_options;   // further -o options, passed to libfuse as they are
 };
 

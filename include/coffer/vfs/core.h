@@ -182,6 +182,7 @@ private:
     Status check_space(uint64_t need);
     Status truncate_locked(index::NodeRow& n, uint64_t size);
     Result<std::shared_ptr<const crypto::SecretBytes>> file_key_locked(const index::NodeRow& n);
+    std::shared_ptr<const crypto::SecretBytes> remember_key_locked(Ino ino, crypto::SecretBytes key);
     Result<std::shared_ptr<UniqueFd>> log_fd(uint64_t log);
     Status open_log(uint64_t id);
     Status rotate_log();

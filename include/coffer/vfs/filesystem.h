@@ -50,6 +50,9 @@ struct SetAttrReq {
     enum class Time { keep, now, set };
     Time atime = Time::keep, mtime = Time::keep;
     struct timespec atime_val{}, mtime_val{};
+    // The kernel's own ctime (FUSE write-back caching keeps times in the
+    // kernel and hands them over); otherwise the change time is "now".
+    std::optional<struct timespec> ctime;
     std::optional<uint64_t> fh;  // the handle, when ftruncate/futimens
 };
 

@@ -1,5 +1,9 @@
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
 #include "coffer/crypto/crypto.h"
 
 using namespace coffer;
@@ -53,4 +57,30 @@ TEST_CASE("known-answer: seeded random source gives fixed ciphertext") {
     // Pinned: a change of nonce handling or of the AEAD changes this value.
     CHECK(to_hex(box) ==
           "1f76e526510ae36a625c8b5c597febb416042cce3db589b365af8c78003d6f0e043b9314ee91e98631cebace8530");
+}
+
+TEST_CASE("secret bytes: small secrets from the pool do not overlap and start zeroed") {
+    // Enough 32-byte secrets to span several 64 KiB pool regions.
+    std::vector<SecretBytes> keys;
+    for (int i = 0; i < 3000; ++i) {
+        SecretBytes k(kKeySize);
+        CHECK(std::all_of(k.data(), k.data() + k.size(), [](uint8_t b) { return b == 0; }));
+        std::memset(k.data(), i & 0xff, k.size());
+        keys.push_back(std::move(k));
+    }
+    for (int i = 0; i < 3000; ++i)
+        REQUIRE(std::all_of(keys[i].data(), keys[i].data() + kKeySize, [i](uint8_t b) { return b == (i & 0xff); }));
+    // Freed slots are reused, wiped: every new secret starts at zero.
+    keys.erase(keys.begin(), keys.begin() + 1500);
+    for (int i = 0; i < 1500; ++i) {
+        SecretBytes k(kKeySize);
+        REQUIRE(std::all_of(k.data(), k.data() + k.size(), [](uint8_t b) { return b == 0; }));
+        keys.push_back(std::move(k));
+    }
+    // Moves keep the bytes; large secrets still get their own sodium_malloc block.
+    SecretBytes moved = std::move(keys.back());
+    CHECK(moved.size() == kKeySize);
+    SecretBytes big(4096);
+    CHECK(big.size() == 4096);
+    CHECK(std::all_of(big.data(), big.data() + big.size(), [](uint8_t b) { return b == 0; }));
 }

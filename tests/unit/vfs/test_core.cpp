@@ -576,6 +576,14 @@ TEST_CASE("core: xattrs with create/replace flags, ENODATA, list, remove") {
     CHECK(code_of(f.fs->setxattr(file, "user.toobig", Bytes(65537, 1), 0)) == Code::too_big);
     CHECK(code_of(f.fs->setxattr(file, std::string(256, 'x'), as_bytes("v"), 0)) == Code::too_big);
     CHECK(code_of(f.fs->setxattr(file, "", as_bytes("v"), 0)) == Code::invalid);
+    // Only the namespaces Linux knows; a namespace alone is not a name.
+    auto unknown_ns = f.fs->setxattr(file, "foo.bar", as_bytes("v"), 0);
+    REQUIRE_FALSE(unknown_ns.ok());
+    CHECK(unknown_ns.error().to_errno() == EOPNOTSUPP);
+    CHECK(code_of(f.fs->setxattr(file, "plain", as_bytes("v"), 0)) == Code::invalid);
+    CHECK(code_of(f.fs->setxattr(file, "user.", as_bytes("v"), 0)) == Code::invalid);
+    CHECK(f.fs->setxattr(file, "security.s", as_bytes("v"), 0).ok());
+    CHECK(f.fs->removexattr(file, "security.s").ok());
     CHECK(code_of(f.fs->setxattr(file, "system.posix_acl_access", as_bytes("v"), 0)) == Code::invalid);
     CHECK(code_of(f.fs->getxattr(file, "system.posix_acl_access")) == Code::no_data);
 
