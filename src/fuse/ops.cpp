@@ -298,6 +298,7 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
         // Only this daemon changes file contents while mounted: what the
         // kernel cached for an earlier open is still right.
         fi->keep_cache = 1;
+        fi->noflush = 1;  // see op_create
         fi->fh = fh;
         if (fuse_reply_open(req, fi) != 0) (void)fs_of(req).release(ino, fh);
         return {};
@@ -309,6 +310,10 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
     guarded(req, "create", [&]() -> Status {
         COFFER_ASSIGN(vfs::Filesystem::Created c, fs_of(req).create(parent, name, mode, handle_flags(req, fi->flags), ctx_of(req)));
         fi->fh = c.fh;
+        // No FLUSH request on close: it would cost every file a round trip
+        // for nothing but reporting a lost batch, which the next fsync (the
+        // call that promises durability) reports anyway.
+        fi->noflush = 1;
         fuse_entry_param e = entry_of(c.attr);
         if (fuse_reply_create(req, &e, fi) != 0) {
             (void)fs_of(req).release(c.attr.ino, c.fh);
