@@ -394,6 +394,11 @@ void op_opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     guarded(req, "opendir", [&]() -> Status {
         COFFER_ASSIGN(uint64_t fh, fs_of(req).opendir(ino));
         fi->fh = fh;
+        // The kernel may keep the listing: only this daemon changes the tree
+        // while mounted, through this mount, and the kernel drops a cached
+        // listing when an entry of that directory is created or removed.
+        fi->cache_readdir = 1;
+        fi->keep_cache = 1;
         if (fuse_reply_open(req, fi) != 0) (void)fs_of(req).releasedir(ino, fh);
         return {};
     });

@@ -155,11 +155,19 @@ Result<StatFs> Core::statfs() {
 
 // ---------------------------------------------------------------- xattrs
 namespace {
+// Names coffer does not keep: POSIX ACLs (system.*; they would need
+// FUSE_CAP_POSIX_ACL to be enforced: refuse rather than pretend) and SELinux
+// labels. Reading them says "not supported" rather than "no such attribute":
+// ls -l then stops asking for every file of the mount (coreutils remembers
+// a device that lacks ACL or label support), a round trip per name and file.
+bool unsupported_xattr(std::string_view name) {
+    return name.rfind("system.", 0) == 0 || name == "security.selinux";
+}
+
 Status check_xattr_name(std::string_view name) {
     if (name.empty()) return make_error(Code::invalid, "empty xattr name");
     if (name.size() > format::kMaxXattrName) return Error{Code::too_big, ERANGE, "xattr name too long"};
-    // ACLs would need FUSE_CAP_POSIX_ACL to be enforced; refuse rather than pretend.
-    if (name.rfind("system.", 0) == 0) return Error{Code::invalid, EOPNOTSUPP, "system xattrs not supported"};
+    if (unsupported_xattr(name)) return Error{Code::invalid, EOPNOTSUPP, "xattr not supported"};
     // Linux knows these namespaces (setxattr(2)); any other prefix is refused
     // as ext4 refuses it, and a namespace needs a name after its dot.
     for (std::string_view ns : {"user.", "trusted.", "security."}) {
@@ -189,7 +197,7 @@ Status Core::setxattr(Ino ino, std::string_view name, ByteSpan value, int flags)
 
 Result<Bytes> Core::getxattr(Ino ino, std::string_view name) {
     std::lock_guard lk(mu_);
-    if (name.rfind("system.", 0) == 0) return make_error(Code::no_data, "no such xattr");
+    if (unsupported_xattr(name)) return Error{Code::invalid, EOPNOTSUPP, "xattr not supported"};
     COFFER_ASSIGN(NodeRow n, node_locked(ino));
     COFFER_ASSIGN(auto x, ix_->xattr(ino, tag_for(n.gid, name)));
     if (!x) return make_error(Code::no_data, "no such xattr");
