@@ -49,7 +49,10 @@ Result<FsckReport> fsck(store::Vault& vault, const format::Header& header, const
         }
         return std::move(started).error();
     }
-    // Segments: the journal folders, all applied by start().
+    for (const auto& gap : core.journal_gaps())
+        report.pending.push_back(gap + ": not arrived yet (later segments of that device have); the files it "
+                                       "changes are checked as they were before it");
+    // Segments: the journal folders, all applied by start() (up to a gap).
     COFFER_ASSIGN(auto devices, vault.dir().list("journal"));
     for (const auto& d : devices) {
         COFFER_ASSIGN(auto segs, vault.dir().list("journal/" + d));

@@ -43,11 +43,17 @@ Status Core::check_heads() {
     return {};
 }
 
+std::vector<std::string> Core::journal_gaps() {
+    std::lock_guard lk(mu_);
+    return journal_gaps_;
+}
+
 // Caller holds mu_.
 Status Core::replay_vault() {
     COFFER_TRY(check_heads());
     COFFER_ASSIGN(auto devices, vault_.dir().list("journal"));
     std::vector<Pending> todo;
+    journal_gaps_.clear();
     COFFER_ASSIGN(int64_t own_next, ix_->meta_int("next_seq", 1));
     for (const auto& dev_hex : devices) {
         if (!is_hex(dev_hex, 32)) continue;  // not ours (a sync client's stray file)
@@ -61,8 +67,12 @@ Status Core::replay_vault() {
         uint64_t expect = 1;
         for (uint64_t seq : seqs) {
             if (seq != expect) {
-                log::warn("journal of device " + dev_hex + " has a gap before segment " + std::to_string(seq) +
-                          " (pending: not synced here yet)");
+                // Later segments are here, so the missing one exists: the
+                // cloud has not delivered it yet. What follows it waits.
+                std::string missing = format::segment_path(dev, expect);
+                log::warn("pending: vault file " + missing + " has not arrived (later segments of that device "
+                          "have); its changes and the later ones are not applied yet");
+                journal_gaps_.push_back(std::move(missing));
                 break;
             }
             ++expect;

@@ -120,6 +120,9 @@ public:
     // Newest applied segment of every device (the version vector of a new segment).
     std::vector<format::VersionEntry> heads();
     Result<std::vector<Ino>> regular_files();
+    // Journal segments missing before later ones of the same device, found
+    // by the last replay ("journal/<device>/<seq>"): not delivered yet.
+    std::vector<std::string> journal_gaps();
     Result<std::vector<Id128>> referenced_objects();
     // Path of a node for messages ("docs/a.txt"), best effort. Takes the lock.
     std::string describe(Ino ino);
@@ -219,6 +222,7 @@ private:
     std::unordered_map<uint64_t, Handle> handles_;
     uint64_t next_fh_ = 1;
     std::unordered_map<Ino, std::shared_ptr<const crypto::SecretBytes>> keys_;
+    std::vector<std::string> journal_gaps_;
     // How often each file was cut shorter: a publish whose cut predates a
     // shrink must not install its extents (they hold bytes the shrink removed).
     std::unordered_map<Ino, uint64_t> shrinks_;
