@@ -38,6 +38,12 @@ CREATE TABLE intent(seq INTEGER PRIMARY KEY, bytes BLOB NOT NULL);
 }  // namespace
 
 Status Index::migrate() {
+    // One connection in one process (the state folder's lock file keeps
+    // others out): holding SQLite's locks for the whole session spares every
+    // statement the fcntl lock/unlock pairs of an implicit read transaction,
+    // and set before WAL is first used, the WAL index lives in heap memory
+    // (no -shm file to map).
+    COFFER_TRY(db_->exec("PRAGMA locking_mode=EXCLUSIVE"));
     COFFER_TRY(db_->exec("PRAGMA journal_mode=WAL"));
     COFFER_TRY(db_->exec("PRAGMA synchronous=FULL"));
     // After a checkpoint the WAL is cut back to this size (a large replay
