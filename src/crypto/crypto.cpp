@@ -1,6 +1,9 @@
 #include "coffer/crypto/crypto.h"
 
 #include <sodium.h>
+#include <unistd.h>
+
+#include <cerrno>
 
 #include <chrono>
 #include <cstdlib>
@@ -184,6 +187,21 @@ std::array<uint8_t, 32> hash32(ByteSpan msg) {
     std::array<uint8_t, 32> h{};
     crypto_generichash(h.data(), h.size(), msg.data(), msg.size(), nullptr, 0);
     return h;
+}
+bool hash32_fd(int fd, std::array<uint8_t, 32>& out) {
+    crypto_generichash_state st;
+    crypto_generichash_init(&st, nullptr, 0, out.size());
+    std::vector<uint8_t> buf(1 << 20);
+    for (off_t off = 0;;) {
+        ssize_t n = ::pread(fd, buf.data(), buf.size(), off);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return false;
+        if (n == 0) break;
+        crypto_generichash_update(&st, buf.data(), static_cast<size_t>(n));
+        off += n;
+    }
+    crypto_generichash_final(&st, out.data(), out.size());
+    return true;
 }
 void keyed_hash(const SecretBytes& key, ByteSpan msg, MutByteSpan out) {
     crypto_generichash(out.data(), out.size(), msg.data(), msg.size(), key.data(), key.size());

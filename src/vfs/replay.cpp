@@ -28,14 +28,17 @@ Status Core::check_heads() {
     for (const auto& h : heads) {
         if (h.device == device_ && intent && intent->first == h.seq) continue;  // written at the next publish
         std::string rel = format::segment_path(h.device, h.seq);
-        auto bytes = vault_.dir().read(rel);
-        if (!bytes.ok()) {
-            if (bytes.error().code != Code::pending) return std::move(bytes).error();
+        auto fd = vault_.dir().open_read(rel);
+        if (!fd.ok()) {
+            if (fd.error().code != Code::pending) return std::move(fd).error();
             return make_error(Code::rolled_back, "vault file " + rel +
                                                      ", which this device has already seen, is missing: the cloud "
                                                      "folder was rolled back or the file deleted");
         }
-        if (format::segment_hash(*bytes) != h.head)
+        // Hashed as it is read: a segment of a large publish is not held in memory.
+        format::Hash32 hash{};
+        if (!crypto::hash32_fd(fd->get(), hash)) return sys_error(errno, "cannot read vault file " + rel);
+        if (hash != h.head)
             return make_error(Code::rolled_back, "vault file " + rel +
                                                      " differs from the one this device has seen: replaced by the "
                                                      "cloud folder");

@@ -98,6 +98,10 @@ Result<SecretBytes> open_secret(const SecretBytes& key, ByteSpan sealed, ByteSpa
 
 // ---- hashing (BLAKE2b) ----
 std::array<uint8_t, 32> hash32(ByteSpan msg);
+// hash32 of everything read from `fd` (from offset 0 to its end), in 1 MiB
+// pieces: a large file is hashed without being held in memory. false when a
+// read fails (errno set).
+bool hash32_fd(int fd, std::array<uint8_t, 32>& out);
 // Keyed BLAKE2b with output length `out.size()` (16..64).
 void keyed_hash(const SecretBytes& key, ByteSpan msg, MutByteSpan out);
 std::array<uint8_t, 32> mac32(const SecretBytes& key, ByteSpan msg);

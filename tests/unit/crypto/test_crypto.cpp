@@ -1,6 +1,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <vector>
 
@@ -83,4 +84,20 @@ TEST_CASE("secret bytes: small secrets from the pool do not overlap and start ze
     SecretBytes big(4096);
     CHECK(big.size() == 4096);
     CHECK(std::all_of(big.data(), big.data() + big.size(), [](uint8_t b) { return b == 0; }));
+}
+
+TEST_CASE("hash32_fd: hashing a file in pieces equals hashing its bytes") {
+    std::vector<uint8_t> data((5u << 20) / 2 + 7);  // more than two 1 MiB pieces
+    for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<uint8_t>(i * 131 + (i >> 12));
+    FILE* f = std::tmpfile();
+    REQUIRE(f);
+    REQUIRE(std::fwrite(data.data(), 1, data.size(), f) == data.size());
+    REQUIRE(std::fflush(f) == 0);
+    std::array<uint8_t, 32> h{};
+    REQUIRE(hash32_fd(fileno(f), h));
+    CHECK(h == hash32(ByteSpan(data.data(), data.size())));
+    data.back() ^= 1;  // one bit at the end changes it
+    CHECK(h != hash32(ByteSpan(data.data(), data.size())));
+    std::fclose(f);
+    CHECK_FALSE(hash32_fd(-1, h));
 }
