@@ -1,5 +1,7 @@
 // Rebuilding the index from the vault: apply every journal segment this
 // device has not applied yet (all of them on a new device).
+#include <malloc.h>
+
 #include <algorithm>
 
 #include "coffer/util/log.h"
@@ -117,6 +119,9 @@ Status Core::replay_vault() {
     COFFER_TRY(ix_->set_meta_int("hlc", static_cast<int64_t>(hlc_last_)));
     COFFER_TRY(commit_locked(true));
     log::info("applied " + std::to_string(todo.size()) + " journal segment(s) from the vault");
+    todo.clear();
+    todo.shrink_to_fit();
+    ::malloc_trim(0);  // hand the decoded segments' memory back: the daemon idles from here
     return {};
 }
 
