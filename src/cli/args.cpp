@@ -72,6 +72,8 @@ Parsed parse_args(int argc, const char* const* argv) {
     init->add_option("--recovery-key-file", a.recovery_key_file,
                      "write the recovery key to this new file (mode 0600) instead of printing it");
     init->add_flag("--insecure-fast-kdf", a.insecure_fast_kdf, "cheap password hashing, for tests only");
+    init->add_option("--block-size", a.block_size,
+                     "bytes sealed per block in the vault's objects (power of two, 4096..1048576; default 16384)");
 
     auto* mount = app.add_subcommand("mount", "unlock a vault and show it as a folder");
     mount->add_option("VAULT", a.vault, "the vault folder")->required();

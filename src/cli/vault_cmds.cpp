@@ -41,6 +41,10 @@ crypto::PwParams pw_params(bool insecure) {
 }  // namespace
 
 int run_init(const Args& a) {
+    if (a.block_size != 0) {
+        auto geometry = format::check_geometry(a.block_size, format::kDefaultExtentSize);
+        if (!geometry.ok()) return report(make_error(Code::usage, "--block-size: " + geometry.error().message()));
+    }
     // Refuse an existing recovery key file before anything is created.
     UniqueFd key_out;
     if (!a.recovery_key_file.empty()) {
@@ -66,6 +70,7 @@ int run_init(const Args& a) {
 
     store::CreateOptions opts;
     opts.pw_params = pw_params(a.insecure_fast_kdf);
+    if (a.block_size != 0) opts.block_size = a.block_size;
     auto key = store::Vault::create(a.vault, *pw, opts);
     if (!key.ok()) return fail(key.error());
     crypto::SecretBytes text = format::format_recovery_key(*key);

@@ -55,8 +55,18 @@ TEST_CASE("parse: every subcommand of the spec") {
     CHECK(p.args->password_file == "F");
     CHECK(p.args->recovery_key_file == "OUT");
     CHECK(p.args->insecure_fast_kdf);
+    CHECK(p.args->block_size == 0);
+    p = parse({"init", "V", "--block-size", "65536"});
+    REQUIRE(p.args);
+    CHECK(p.args->block_size == 65536);
 
+    p = parse({"mount", "V", "M", "--password-file", "F", "--state", "S", "--foreground", "--read-only", "-o",
+               "writeback_cache"});
+    REQUIRE(p.args);
+    CHECK(p.args->writeback_cache);
     p = parse({"mount", "V", "M", "--password-file", "F", "--state", "S", "--foreground", "--read-only"});
+    REQUIRE(p.args);
+    CHECK_FALSE(p.args->writeback_cache);
     REQUIRE(p.args);
     CHECK(p.args->command == Command::mount);
     CHECK(p.args->vault == "V");

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# bench/blocksize.sh - the object block size chosen by measurement (issue 4
+# part 4): for each block size, a vault is made with `coffer init
+# --block-size`, a 256 MiB file of random bytes is written and published, the
+# vault is remounted (reads then come from the published objects, not the
+# staging log) and, after dropping caches, read with fio 4 KiB random reads
+# and with dd sequentially. Round-robin over the sizes, REPS times; prints a
+# Markdown table of medians.
+#
+#   COFFER      the coffer binary [build/coffer]
+#   SIZES       block sizes in bytes [4096 16384 65536]
+#   REPS        repetitions [3]
+#   MB          file size in MiB [256]
+#   BENCH_ROOT  work folder on a real disk [/tmp/bench]
+set -euo pipefail
+HERE=$(cd "$(dirname "$(readlink -f "$0")")" && pwd)
+COFFER=$(readlink -f "${COFFER:-$HERE/../build/coffer}")
+SIZES=${SIZES:-4096 16384 65536}
+REPS=${REPS:-3}
+MB=${MB:-256}
+BENCH_ROOT=${BENCH_ROOT:-/tmp/bench}
+[ "$(id -u)" = 0 ] || { echo "run as root (drop_caches, FUSE)" >&2; exit 2; }
+for t in fio jq; do command -v $t >/dev/null || { echo "needs $t" >&2; exit 2; }; done
+mkdir -p "$BENCH_ROOT"
+W=$(mktemp -d "$BENCH_ROOT/blocksize.XXXXXX")
+MNT=$W/mnt
+cleanup() {
+    mountpoint -q "$MNT" 2>/dev/null && { timeout 60 "$COFFER" unmount "$MNT" >/dev/null 2>&1 || fusermount3 -u -z "$MNT"; }
+    rm -rf "$W"
+}
+trap cleanup EXIT
+mkdir -p "$MNT"
+echo "benchmark password" >"$W/pw"
+head -c $((MB << 20)) /dev/urandom >"$W/data"
+drop() { sync; echo 3 >/proc/sys/vm/drop_caches; }
+mount_it() { timeout 60 "$COFFER" mount "$W/vault" "$MNT" --password-file "$W/pw" --state "$W/state" >/dev/null; }
+: >"$W/results"
+for rep in $(seq "$REPS"); do
+    for bs in $SIZES; do
+        rm -rf "$W/vault" "$W/state" "$W/rk"
+        timeout 60 "$COFFER" init "$W/vault" --password-file "$W/pw" --recovery-key-file "$W/rk" \
+            --insecure-fast-kdf --block-size "$bs" >/dev/null
+        mount_it
+        cp "$W/data" "$MNT/file"
+        t0=$EPOCHREALTIME; timeout 300 "$COFFER" sync "$MNT" >/dev/null; t1=$EPOCHREALTIME
+        publish=$(echo "$t1 - $t0" | bc)
+        timeout 120 "$COFFER" unmount "$MNT" >/dev/null
+        mount_it
+        drop
+        timeout 60 fio --name=rr --filename="$MNT/file" --rw=randread --bs=4k --ioengine=psync --iodepth=1 \
+            --runtime=10 --size="${MB}m" --invalidate=1 --output-format=json --output="$W/fio.json" >/dev/null
+        iops=$(jq '.jobs[0].read.iops | floor' "$W/fio.json")
+        drop
+        t0=$EPOCHREALTIME; dd if="$MNT/file" of=/dev/null bs=1M status=none; t1=$EPOCHREALTIME
+        seq=$(echo "$t1 - $t0" | bc)
+        cmp -s "$W/data" "$MNT/file" || { echo "block size $bs: the file read back differs" >&2; exit 1; }
+        vault_kib=$(du -sk "$W/vault" | cut -f1)
+        timeout 120 "$COFFER" unmount "$MNT" >/dev/null
+        echo "$bs $rep $publish $iops $seq $vault_kib" | tee -a "$W/results" >&2
+    done
+done
+echo "| block size | publish ${MB} MiB (s) | 4 KiB random read, cold (IOPS) | sequential read, cold (s) | vault size (KiB) |"
+echo "|---|---|---|---|---|"
+for bs in $SIZES; do
+    awk -v bs="$bs" '$1 == bs' "$W/results" | python3 -c '
+import sys, statistics as st
+rows = [l.split() for l in sys.stdin]
+med = lambda i: st.median(float(r[i]) for r in rows)
+print(f"| {int(rows[0][0]) // 1024} KiB | {med(2):.2f} | {med(3):.0f} | {med(4):.2f} | {med(5):.0f} |")'
+done
