@@ -58,31 +58,57 @@ Status decode_body(ByteSpan plain, Segment& seg) {
 
 }  // namespace
 
-Bytes encode_segment(const crypto::SecretBytes& journal_key, const Segment& seg) {
-    ByteWriter w;
-    w.raw(kMagic);
-    w.u8(kSegmentVersion);
-    w.id(seg.device);
-    w.u64(seg.seq);
-    w.raw(seg.prev);
-
-    ByteWriter body;
-    body.u64(seg.hlc);
-    body.u32(seg.key_epoch);
-    body.u32(static_cast<uint32_t>(seg.merged.size()));
-    for (const VersionEntry& e : seg.merged) {
-        body.id(e.device);
-        body.u64(e.seq);
-        body.raw(e.head);
+SegmentWriter::SegmentWriter(const Id128& device, uint64_t seq, const Hash32& prev, Hlc hlc, uint32_t key_epoch,
+                             const std::vector<VersionEntry>& merged, size_t reserve_ops) {
+    const size_t head = kSegmentPrefixSize + crypto::kNonceSize + 8 + 4 + 4 + merged.size() * kVersionEntrySize + 4;
+    w_.bytes().reserve(head + reserve_ops + crypto::kTagSize);
+    w_.raw(kMagic);
+    w_.u8(kSegmentVersion);
+    w_.id(device);
+    w_.u64(seq);
+    w_.raw(prev);
+    w_.bytes().resize(kSegmentPrefixSize + crypto::kNonceSize);  // the nonce goes here at finish()
+    w_.u64(hlc);
+    w_.u32(key_epoch);
+    w_.u32(static_cast<uint32_t>(merged.size()));
+    for (const VersionEntry& e : merged) {
+        w_.id(e.device);
+        w_.u64(e.seq);
+        w_.raw(e.head);
     }
-    body.u32(static_cast<uint32_t>(seg.ops.size()));
-    for (const Op& op : seg.ops) encode_op(body, op);
+    count_at_ = w_.size();
+    w_.u32(0);
+}
 
-    Bytes out = w.take();
-    const size_t prefix = out.size();
-    out.resize(prefix + body.size() + crypto::kSealOverhead);
-    crypto::seal_into(journal_key, body.bytes(), {out.data(), prefix}, out.data() + prefix);
+void SegmentWriter::add(const Op& op) {
+    encode_op(w_, op);
+    ++ops_;
+}
+
+void SegmentWriter::add_encoded(ByteSpan ops, uint64_t count) {
+    w_.raw(ops);
+    ops_ += count;
+}
+
+Bytes SegmentWriter::finish(const crypto::SecretBytes& journal_key) {
+    Bytes out = w_.take();
+    w_ = ByteWriter();
+    put_u32le(out.data() + count_at_, static_cast<uint32_t>(ops_));
+    const size_t body_at = kSegmentPrefixSize + crypto::kNonceSize;
+    const size_t body_len = out.size() - body_at;
+    out.resize(out.size() + crypto::kTagSize);
+    // In place: XChaCha20 XORs the body where it lies, the tag goes after it.
+    crypto::seal_into(journal_key, {out.data() + body_at, body_len}, {out.data(), kSegmentPrefixSize},
+                      out.data() + kSegmentPrefixSize);
+    ops_ = 0;
+    count_at_ = 0;
     return out;
+}
+
+Bytes encode_segment(const crypto::SecretBytes& journal_key, const Segment& seg) {
+    SegmentWriter w(seg.device, seg.seq, seg.prev, seg.hlc, seg.key_epoch, seg.merged);
+    for (const Op& op : seg.ops) w.add(op);
+    return w.finish(journal_key);
 }
 
 Result<Segment> decode_segment(const crypto::SecretBytes& journal_key, ByteSpan bytes) {

@@ -556,5 +556,37 @@ Result<std::optional<std::pair<uint64_t, Bytes>>> Index::intent() {
     return std::optional<std::pair<uint64_t, Bytes>>(std::move(v));
 }
 Status Index::clear_intent() { return db_->exec("DELETE FROM intent"); }
+Status Index::pending_ops_batch(int64_t after, int64_t upto, int64_t limit,
+                               const std::function<void(int64_t, ByteSpan)>& fn) {
+    Stmt& s = db_->cached("SELECT seq, op FROM pending_ops WHERE seq>? AND seq<=? ORDER BY seq LIMIT ?");
+    s.bind(1, after).bind(2, upto).bind(3, limit);
+    for (;;) {
+        COFFER_ASSIGN(bool row, s.step());
+        if (!row) break;
+        fn(s.col_int(0), s.col_blob(1));
+    }
+    return {};
+}
+void Index::release_memory() { sqlite3_db_release_memory(db_->raw()); }
+Status Index::put_intent(uint64_t seq, ByteSpan bytes) {
+    if (bytes.size() > INT32_MAX)
+        return make_error(Code::too_big, "index: publish intent of " + std::to_string(bytes.size()) + " bytes");
+    COFFER_TRY(db_->cached("INSERT OR REPLACE INTO intent(seq, bytes) VALUES(?, zeroblob(?))")
+                   .bind(1, i64(seq))
+                   .bind(2, static_cast<int64_t>(bytes.size()))
+                   .exec());
+    sqlite3_blob* blob = nullptr;
+    int rc = sqlite3_blob_open(db_->raw(), "main", "intent", "bytes", i64(seq), 1, &blob);
+    if (rc == SQLITE_OK && !bytes.empty())
+        rc = sqlite3_blob_write(blob, bytes.data(), static_cast<int>(bytes.size()), 0);
+    if (rc != SQLITE_OK) {
+        Error err = db_->error("index: writing the publish intent");
+        if ((rc & 0xff) == SQLITE_FULL) err.code = Code::no_space;
+        sqlite3_blob_close(blob);  // a no-op for nullptr
+        return err;
+    }
+    if (sqlite3_blob_close(blob) != SQLITE_OK) return db_->error("index: writing the publish intent");
+    return {};
+}
 
 }  // namespace coffer::index

@@ -2,6 +2,8 @@
 // extents alone, small ones together in packs), then write the metadata as
 // one journal segment. Objects go first and are durable before the segment
 // that names them; the segment's bytes are recorded before they are written.
+#include <malloc.h>
+
 #include <algorithm>
 #include <cstring>
 
@@ -18,6 +20,7 @@ namespace {
 // ones share a pack, so 14 000 small files cost a few files and fsyncs.
 constexpr uint64_t kOwnObjectMin = 1 << 20;
 constexpr uint64_t kPackTarget = 8 << 20;
+constexpr uint64_t kTrimAfter = 1 << 20;
 
 class ObjectWriter {
 public:
@@ -31,7 +34,12 @@ public:
         ref.plain_len = static_cast<uint32_t>(plain.size());
         if (plain.size() >= kOwnObjectMin) {
             Id128 id = crypto::random_id();
-            Bytes obj = format::object_header(id);
+            Bytes obj;
+            {
+                Bytes header = format::object_header(id);
+                obj.reserve(header.size() + format::sealed_chunk_size(plain.size(), block_size_));
+                obj.assign(header.begin(), header.end());
+            }
             ref.object = id;
             ref.offset = obj.size();
             format::seal_chunk(key, id, ref.offset, key_epoch_, block_size_, plain, obj);
@@ -40,7 +48,11 @@ public:
         }
         if (pack_.empty()) {
             pack_id_ = crypto::random_id();
-            pack_ = format::object_header(pack_id_);
+            // Room for the largest pack up front: growing a buffer of
+            // megabytes by doubling holds both copies for a moment.
+            pack_.reserve(kPackTarget + format::sealed_chunk_size(kOwnObjectMin, block_size_) + 4096);
+            Bytes header = format::object_header(pack_id_);
+            pack_.assign(header.begin(), header.end());
         }
         ref.object = pack_id_;
         ref.offset = pack_.size();
@@ -53,6 +65,12 @@ public:
         if (pack_.empty()) return {};
         COFFER_TRY(write(pack_id_, pack_));
         pack_.clear();
+        return {};
+    }
+    // The last flush: the pack buffer is not needed any more.
+    coffer::Status finish() {
+        COFFER_TRY(flush());
+        Bytes().swap(pack_);
         return {};
     }
 
@@ -80,26 +98,27 @@ bool all_zero(ByteSpan b) {
 
 void set_after_cut_hook_for_tests(std::function<void()> hook) { g_after_cut_hook = std::move(hook); }
 
-Result<PublishStats> publish(vfs::Filesystem& fs) {
-    auto* core = dynamic_cast<vfs::Core*>(&fs);
-    if (!core) return make_error(Code::internal, "publish needs the coffer core");
-    if (core->read_only()) return Error{Code::permission, EROFS, "mounted read-only: nothing to publish"};
-    std::lock_guard publishing(core->publish_mutex());
-    COFFER_TRY(core->finish_interrupted_publish());
-    COFFER_ASSIGN(vfs::Cut cut, core->take_cut());
-    if (g_after_cut_hook) g_after_cut_hook();
-    PublishStats stats;
-    if (cut.nodes.empty() && cut.ops.empty()) return stats;
+namespace {
 
-    const format::Header& h = core->header();
+// Seals the staged content of the cut into objects, then builds the segment
+// (the pending ops, read back one at a time, and a set_content op per file),
+// records it and writes it. The pack buffer and the segment are never held
+// at the same time.
+coffer::Status publish_cut(vfs::Core& core, vfs::Cut& cut, PublishStats& stats) {
+    const format::Header& h = core.header();
     const uint64_t E = h.extent_size;
-    ObjectWriter writer(core->vault().dir(), h.block_size, h.key_epoch, stats);
+    ObjectWriter writer(core.vault().dir(), h.block_size, h.key_epoch, stats);
     std::vector<std::vector<format::ExtentRef>> new_extents;
     std::vector<Id128> new_versions;
-    std::vector<format::Op> content_ops;
+    new_extents.reserve(cut.nodes.size());
+    new_versions.reserve(cut.nodes.size());
+    // The set_content ops, encoded; they follow the pending ops in the
+    // segment, which is only assembled once the pack buffer is freed.
+    ByteWriter content;
+    content.bytes().reserve(cut.content_bytes);
     Bytes buf;
     for (vfs::NodeCut& n : cut.nodes) {
-        COFFER_TRY(core->load_key(n));
+        COFFER_TRY(core.load_key(n));
         const uint64_t nextents = (n.size + E - 1) / E;
         // Extents touched by staged pieces are re-sealed; the others are kept.
         std::vector<uint64_t> dirty;
@@ -115,14 +134,15 @@ Result<PublishStats> publish(vfs::Filesystem& fs) {
             if (e.index < nextents && e.index * E + e.plain_len > n.size) dirty.push_back(e.index);
         std::sort(dirty.begin(), dirty.end());
         dirty.erase(std::unique(dirty.begin(), dirty.end()), dirty.end());
-        std::vector<format::ExtentRef> ext;
+        format::OpSetContent sc;
+        std::vector<format::ExtentRef>& ext = sc.extents;
         for (const auto& e : n.plan.extents)
             if (e.index < nextents && !std::binary_search(dirty.begin(), dirty.end(), e.index)) ext.push_back(e);
         for (uint64_t idx : dirty) {
             if (idx >= nextents) continue;
             uint64_t len = std::min(E, n.size - idx * E);
             buf.resize(len);
-            COFFER_TRY(core->read_cut(n, idx * E, len, buf.data()));
+            COFFER_TRY(core.read_cut(n, idx * E, len, buf.data()));
             // Trailing zeros read back as zeros without being stored; an
             // all-zero extent is a hole.
             while (len > 0 && buf[len - 1] == 0) --len;
@@ -131,7 +151,6 @@ Result<PublishStats> publish(vfs::Filesystem& fs) {
             ext.push_back(ref);
         }
         std::sort(ext.begin(), ext.end(), [](const auto& a, const auto& b) { return a.index < b.index; });
-        format::OpSetContent sc;
         sc.node = n.plan.gid;
         sc.base_version = n.version;
         sc.version = crypto::random_id();
@@ -139,30 +158,51 @@ Result<PublishStats> publish(vfs::Filesystem& fs) {
         sc.mtime_ns = n.mtime;
         sc.ctime_ns = n.ctime;
         sc.key_epoch = n.plan.key_epoch;
-        sc.wrapped_key = n.wrapped_key;
-        sc.extents = ext;
-        new_versions.push_back(sc.version);
-        new_extents.push_back(std::move(ext));
-        content_ops.push_back(format::Op{cut.hlc, std::move(sc)});
+        sc.wrapped_key = std::move(n.wrapped_key);
+        format::Op op{cut.hlc, std::move(sc)};
+        format::encode_op(content, op);
+        auto& done = std::get<format::OpSetContent>(op.body);
+        new_versions.push_back(done.version);
+        new_extents.push_back(std::move(done.extents));
+        // What commit_publish does not need of the file goes now.
         n.plan.key.reset();
+        std::vector<format::ExtentRef>().swap(n.plan.extents);
+        std::vector<std::shared_ptr<UniqueFd>>().swap(n.plan.piece_fds);
     }
-    COFFER_TRY(writer.flush());
+    COFFER_TRY(writer.finish());
+    Bytes().swap(buf);
 
-    format::Segment seg;
-    seg.device = core->device();
-    seg.seq = cut.seq;
-    seg.prev = cut.prev;
-    seg.hlc = cut.hlc;
-    seg.key_epoch = h.key_epoch;
-    seg.merged = core->heads();
-    seg.ops = std::move(cut.ops);
-    for (auto& op : content_ops) seg.ops.push_back(std::move(op));
-    stats.ops = seg.ops.size();
-    stats.segment_seq = seg.seq;
-    Bytes bytes = format::encode_segment(core->journal_key(), seg);
+    format::SegmentWriter segment(core.device(), cut.seq, cut.prev, cut.hlc, h.key_epoch, cut.merged,
+                                  cut.ops_bytes + content.size());
+    COFFER_TRY(core.encode_cut_ops(cut, segment));
+    segment.add_encoded(content.bytes(), cut.nodes.size());
+    Bytes().swap(content.bytes());
+    stats.ops = segment.ops();
+    stats.segment_seq = cut.seq;
+    Bytes bytes = segment.finish(core.journal_key());
     stats.bytes += bytes.size();
-    COFFER_TRY(core->commit_publish(cut, new_extents, new_versions, bytes));
-    COFFER_TRY(core->write_intent_segment());
+    COFFER_TRY(core.commit_publish(cut, new_extents, new_versions, bytes));
+    return core.write_intent_segment(cut.seq, bytes);
+}
+
+}  // namespace
+
+Result<PublishStats> publish(vfs::Filesystem& fs) {
+    auto* core = dynamic_cast<vfs::Core*>(&fs);
+    if (!core) return make_error(Code::internal, "publish needs the coffer core");
+    if (core->read_only()) return Error{Code::permission, EROFS, "mounted read-only: nothing to publish"};
+    std::lock_guard publishing(core->publish_mutex());
+    COFFER_TRY(core->finish_interrupted_publish());
+    PublishStats stats;
+    {
+        COFFER_ASSIGN(vfs::Cut cut, core->take_cut());
+        if (g_after_cut_hook) g_after_cut_hook();
+        if (cut.nodes.empty() && cut.ops == 0) return stats;
+        COFFER_TRY(publish_cut(*core, cut, stats));
+    }
+    // A big publish leaves megabytes of freed heap (the segment, the cut, the
+    // pack buffer, SQLite's cache) that glibc would keep; give them back.
+    if (stats.bytes >= kTrimAfter) ::malloc_trim(0);
     return stats;
 }
 

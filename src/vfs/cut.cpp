@@ -25,11 +25,42 @@ bool Core::about_a_removed_node(const format::Op& op) {
     return row.ok() && (!*row || (*row)->nlink == 0);
 }
 
+namespace {
+constexpr size_t kReleaseAfter = 1 << 20;
+
+// Upper bound of the encoded size of the set_content op publish adds for `n`
+// (its kept extents plus one per extent a staged piece touches), so the
+// buffer of those ops is allocated once at its final size.
+size_t content_op_bound(const NodeCut& n, uint64_t extent_size) {
+    static const size_t base = format::encode_op(format::Op{0, format::OpSetContent{}}).size();
+    static const size_t per_extent = [] {
+        format::OpSetContent one;
+        one.extents.resize(1);
+        return format::encode_op(format::Op{0, one}).size() - base;
+    }();
+    const uint64_t nextents = (n.size + extent_size - 1) / extent_size;
+    uint64_t touched = n.plan.extents.size();
+    for (const auto& p : n.plan.pieces)
+        if (p.off < n.size) touched += (std::min(p.end(), n.size) - 1) / extent_size - p.off / extent_size + 1;
+    return base + n.wrapped_key.size() + per_extent * std::min(nextents, touched);
+}
+
+// A pending op as recorded: its encoding, sealed with the local key.
+Result<format::Op> open_pending(const crypto::SecretBytes& local_key, ByteSpan sealed, Bytes& plain) {
+    plain.resize(sealed.size() >= crypto::kSealOverhead ? sealed.size() - crypto::kSealOverhead : 0);
+    if (!crypto::open_into(local_key, sealed, as_bytes("CFPO"), plain.data()).ok())
+        return make_error(Code::corrupt, "local index: a pending operation failed authentication");
+    return format::decode_op(plain);
+}
+}  // namespace
+
 Result<Cut> Core::take_cut() {
     std::lock_guard lk(mu_);
     COFFER_TRY(commit_locked(true));
     Cut cut;
     COFFER_ASSIGN(auto dirty, ix_->dirty_nodes());
+    cut.nodes.reserve(dirty.size());
+    size_t content_bytes = 0;
     for (Ino ino : dirty) {
         COFFER_ASSIGN(auto n, ix_->node(ino));
         if (!n || !S_ISREG(n->mode) || n->nlink == 0) continue;  // removed: nothing to publish
@@ -50,28 +81,9 @@ Result<Cut> Core::take_cut() {
             c.plan.pieces.push_back(p);
             c.plan.piece_fds.push_back(nullptr);
         }
+        content_bytes += content_op_bound(c, header_.extent_size);
         cut.nodes.push_back(std::move(c));
     }
-    Status inner;
-    int64_t upto = 0;
-    COFFER_TRY(ix_->pending_ops(INT64_MAX, [&](int64_t seq, ByteSpan sealed) {
-        upto = seq;
-        if (!inner.ok()) return;
-        auto plain = crypto::open(local_key_, sealed, as_bytes("CFPO"));
-        if (!plain.ok()) {
-            inner = make_error(Code::corrupt, "local index: a pending operation failed authentication");
-            return;
-        }
-        auto op = format::decode_op(*plain);
-        if (!op.ok()) {
-            inner = std::move(op).error();
-            return;
-        }
-        if (about_a_removed_node(*op)) return;
-        cut.ops.push_back(std::move(*op));
-    }));
-    COFFER_TRY(inner);
-    cut.ops_upto = upto;
     COFFER_ASSIGN(int64_t seq, ix_->meta_int("next_seq", 1));
     cut.seq = static_cast<uint64_t>(seq);
     if (cut.seq > 1) {
@@ -81,6 +93,30 @@ Result<Cut> Core::take_cut() {
         std::copy(prev->begin(), prev->end(), cut.prev.begin());
     }
     cut.hlc = next_hlc();
+    COFFER_ASSIGN(cut.merged, ix_->heads());
+    cut.content_bytes = content_bytes;
+    // Each pending op is opened and checked now; publish reads them again
+    // (encode_cut_ops) when it writes the segment, so none is held here.
+    Status inner;
+    int64_t upto = 0;
+    Bytes plain;
+    COFFER_TRY(ix_->pending_ops(INT64_MAX, [&](int64_t seq, ByteSpan sealed) {
+        upto = seq;
+        if (!inner.ok()) return;
+        auto op = open_pending(local_key_, sealed, plain);
+        if (!op.ok()) {
+            inner = std::move(op).error();
+            return;
+        }
+        if (about_a_removed_node(*op)) {
+            cut.skipped.push_back(seq);
+            return;
+        }
+        cut.ops += 1;
+        cut.ops_bytes += plain.size();
+    }));
+    COFFER_TRY(inner);
+    cut.ops_upto = upto;
     // Writes from now on go to a new log; the old one is dropped once published.
     if (!cut.nodes.empty()) {
         COFFER_TRY(ensure_tx());
@@ -88,6 +124,37 @@ Result<Cut> Core::take_cut() {
         COFFER_TRY(commit_locked(true));
     }
     return cut;
+}
+
+Status Core::encode_cut_ops(const Cut& cut, format::SegmentWriter& out) {
+    constexpr int64_t kBatch = 4096;
+    int64_t after = 0;
+    auto skipped = cut.skipped.begin();
+    Bytes plain;
+    while (after < cut.ops_upto) {
+        std::lock_guard lk(mu_);
+        Status inner;
+        int64_t last = after;
+        COFFER_TRY(ix_->pending_ops_batch(after, cut.ops_upto, kBatch, [&](int64_t seq, ByteSpan sealed) {
+            last = seq;
+            if (!inner.ok()) return;
+            while (skipped != cut.skipped.end() && *skipped < seq) ++skipped;
+            if (skipped != cut.skipped.end() && *skipped == seq) return;
+            auto op = open_pending(local_key_, sealed, plain);
+            if (!op.ok()) {
+                inner = std::move(op).error();
+                return;
+            }
+            out.add(*op);
+        }));
+        COFFER_TRY(inner);
+        // Rows up to ops_upto stay until commit_publish deletes them: an empty batch is a bug.
+        if (last == after) return make_error(Code::internal, "pending operations vanished during a publish");
+        after = last;
+    }
+    if (out.ops() != cut.ops)
+        return make_error(Code::internal, "pending operations changed during a publish");
+    return {};
 }
 
 Status Core::load_key(NodeCut& n) {
@@ -131,7 +198,7 @@ Status Core::commit_publish(const Cut& cut, const std::vector<std::vector<format
         COFFER_TRY(ix_->update_node(*row));
     }
     COFFER_TRY(ix_->delete_pending_upto(cut.ops_upto));
-    COFFER_TRY(ix_->set_intent(cut.seq, segment_bytes));
+    COFFER_TRY(ix_->put_intent(cut.seq, segment_bytes));
     COFFER_TRY(ix_->set_meta_int("next_seq", static_cast<int64_t>(cut.seq + 1)));
     format::Hash32 h = format::segment_hash(segment_bytes);
     COFFER_TRY(ix_->add_segment(device_, cut.seq, h));
@@ -147,19 +214,26 @@ Status Core::write_intent_segment() {
         if (!i) return {};
         intent = std::move(*i);
     }
-    std::string rel = format::segment_path(device_, intent.first);
-    auto st = vault_.dir().write_new(rel, intent.second);
+    return write_intent_segment(intent.first, intent.second);
+}
+
+Status Core::write_intent_segment(uint64_t seq, ByteSpan bytes) {
+    std::string rel = format::segment_path(device_, seq);
+    auto st = vault_.dir().write_new(rel, bytes);
     if (!st.ok()) {
         if (st.error().code != Code::exists) return st;
         // Already there (a crash after the rename): it must be the same bytes.
         COFFER_ASSIGN(Bytes there, vault_.dir().read(rel));
-        if (!crypto::equal(there, intent.second))
+        if (!crypto::equal(there, bytes))
             return make_error(Code::corrupt, "vault file " + rel + " exists with other bytes than this device wrote");
     }
     std::lock_guard lk(mu_);
     COFFER_TRY(ensure_tx());
     COFFER_TRY(ix_->clear_intent());
     COFFER_TRY(commit_locked(true));
+    // A big publish leaves SQLite's page cache full of pages no one reads
+    // again (the pending ops it deleted, the intent): give that memory back.
+    if (bytes.size() >= kReleaseAfter) ix_->release_memory();
     drop_unused_logs();
     return {};
 }

@@ -35,6 +35,32 @@ struct Segment {
 };
 
 Bytes encode_segment(const crypto::SecretBytes& journal_key, const Segment& seg);
+
+// Builds a segment file op by op, for a publish of many operations: each op
+// is encoded straight into the file's one buffer and the body is sealed in
+// place, so no decoded operation and no second copy of the body is held.
+// finish() gives the file encode_segment gives for the same fields and ops.
+class SegmentWriter {
+public:
+    SegmentWriter() = default;
+    // `reserve_ops`: bytes of encoded ops expected (the buffer never grows
+    // by copying if they fit).
+    SegmentWriter(const Id128& device, uint64_t seq, const Hash32& prev, Hlc hlc, uint32_t key_epoch,
+                  const std::vector<VersionEntry>& merged, size_t reserve_ops = 0);
+    void add(const Op& op);
+    // Appends `count` ops already encoded back to back (encode_op).
+    void add_encoded(ByteSpan ops, uint64_t count);
+    uint64_t ops() const { return ops_; }
+    // Bytes of the file so far (without the tag).
+    size_t size() const { return w_.size(); }
+    // Seals the body in place and hands over the file; the writer is empty after.
+    Bytes finish(const crypto::SecretBytes& journal_key);
+
+private:
+    ByteWriter w_;           // prefix | room for the nonce | body
+    size_t count_at_ = 0;    // where the op count goes
+    uint64_t ops_ = 0;
+};
 // Checks magic, version, AEAD; Code::corrupt for any tampering,
 // Code::unsupported for a newer format version.
 Result<Segment> decode_segment(const crypto::SecretBytes& journal_key, ByteSpan bytes);

@@ -138,6 +138,15 @@ public:
     Status set_intent(uint64_t seq, ByteSpan bytes);
     Result<std::optional<std::pair<uint64_t, Bytes>>> intent();
     Status clear_intent();
+    // Up to `limit` pending operations after `after` and up to `upto`, in
+    // order (a publish reads a long list in batches).
+    Status pending_ops_batch(int64_t after, int64_t upto, int64_t limit,
+                             const std::function<void(int64_t seq, ByteSpan sealed)>& fn);
+    // set_intent for a segment of any size: writes the blob in place
+    // (zeroblob, then incremental blob I/O), so SQLite holds no copy of it.
+    Status put_intent(uint64_t seq, ByteSpan bytes);
+    // Hands the page cache's unused memory back (after a big publish).
+    void release_memory();
 
 private:
     explicit Index(std::unique_ptr<Db> db) : db_(std::move(db)) {}

@@ -47,11 +47,17 @@ struct NodeCut {
 
 struct Cut {
     std::vector<NodeCut> nodes;
-    std::vector<format::Op> ops;
     int64_t ops_upto = 0;   // pending_ops rows included
+    // The pending ops are not held: publish encodes them into the segment
+    // (encode_cut_ops) once the objects are written. Decided at the cut:
+    std::vector<int64_t> skipped;  // rows left out (about a node removed by then)
+    uint64_t ops = 0;              // rows that go into the segment
+    size_t ops_bytes = 0;          // their encoded size
+    size_t content_bytes = 0;      // bound of the encoded set_content ops publish adds
     uint64_t seq = 0;       // the segment this publish writes
     format::Hash32 prev{};  // hash of this device's previous segment
     format::Hlc hlc = 0;
+    std::vector<format::VersionEntry> merged;  // heads at the cut
 };
 
 class Core final : public Filesystem {
@@ -109,11 +115,17 @@ public:
     Status load_key(NodeCut& n);
     // Reads [off, off+len) of a file as it was at the cut (zeros for holes).
     Status read_cut(const NodeCut& n, uint64_t off, uint64_t len, uint8_t* out);
+    // Encodes the cut's pending operations into `out`, reading them in
+    // batches (the lock is held per batch, not for the whole pass).
+    Status encode_cut_ops(const Cut& cut, format::SegmentWriter& out);
     // Records the intent, updates the index for what was published, commits durably.
     Status commit_publish(const Cut& cut, const std::vector<std::vector<format::ExtentRef>>& new_extents,
                           const std::vector<Id128>& new_versions, ByteSpan segment_bytes);
     // Writes the intent's segment file and clears the intent.
     Status write_intent_segment();
+    // Same, right after commit_publish recorded `bytes` as segment `seq`
+    // (writes them from memory instead of reading the intent back).
+    Status write_intent_segment(uint64_t seq, ByteSpan bytes);
     Result<uint64_t> pending_ops_count();
     Result<uint64_t> staged_bytes();
     uint64_t last_seq();

@@ -273,3 +273,74 @@ TEST_CASE("segment: known-answer vector segment_v1") {
     REQUIRE_MESSAGE(back.ok(), back.error().context);
     CHECK(*back == s);
 }
+
+// The writer publish uses: ops encoded one by one (or as a block already
+// encoded) into the file's buffer and sealed in place give the bytes of the
+// body sealed apart, as the format defines them, whatever the reservation.
+TEST_CASE("segment: SegmentWriter gives the bytes of the body sealed apart") {
+    auto key = fixed_key();
+    auto reference = [&](const Segment& s, uint64_t seed) {
+        ByteWriter prefix;
+        prefix.raw(as_bytes("COFFERJ"));
+        prefix.u8(1);
+        prefix.id(s.device);
+        prefix.u64(s.seq);
+        prefix.raw(s.prev);
+        ByteWriter body;
+        body.u64(s.hlc);
+        body.u32(s.key_epoch);
+        body.u32(static_cast<uint32_t>(s.merged.size()));
+        for (const auto& e : s.merged) {
+            body.id(e.device);
+            body.u64(e.seq);
+            body.raw(e.head);
+        }
+        body.u32(static_cast<uint32_t>(s.ops.size()));
+        for (const auto& op : s.ops) encode_op(body, op);
+        testing::FixedRandom rnd(seed);
+        Bytes out = prefix.take();
+        Bytes sealed = crypto::seal(key, body.bytes(), out);
+        out.insert(out.end(), sealed.begin(), sealed.end());
+        return out;
+    };
+    uint64_t seed = 100;
+    for (size_t n : {size_t{0}, size_t{1}, size_t{9}, size_t{3000}}) {
+        Segment s = sample(n % 2 ? 7 : 1, n);
+        ByteWriter all;
+        for (const auto& op : s.ops) encode_op(all, op);
+        for (size_t reserve : {size_t{0}, all.size(), all.size() / 3}) {
+            for (bool as_block : {false, true}) {
+                CAPTURE(n);
+                CAPTURE(reserve);
+                CAPTURE(as_block);
+                ++seed;
+                SegmentWriter w(s.device, s.seq, s.prev, s.hlc, s.key_epoch, s.merged, reserve);
+                if (as_block) {
+                    // the first half one by one, the rest as one encoded block
+                    size_t half = s.ops.size() / 2;
+                    ByteWriter rest;
+                    for (size_t i = 0; i < half; ++i) w.add(s.ops[i]);
+                    for (size_t i = half; i < s.ops.size(); ++i) encode_op(rest, s.ops[i]);
+                    w.add_encoded(rest.bytes(), s.ops.size() - half);
+                } else {
+                    for (const auto& op : s.ops) w.add(op);
+                }
+                CHECK(w.ops() == s.ops.size());
+                Bytes file;
+                {
+                    testing::FixedRandom rnd(seed);
+                    file = w.finish(key);
+                }
+                CHECK(file == reference(s, seed));
+                CHECK(file.size() == kSegmentPrefixSize + crypto::kSealOverhead + 8 + 4 + 4 +
+                                         s.merged.size() * (16 + 8 + 32) + 4 + all.size());
+                auto back = decode_segment(key, file);
+                REQUIRE_MESSAGE(back.ok(), back.error().context);
+                CHECK(*back == s);
+                // The writer is empty afterwards.
+                CHECK(w.ops() == 0);
+                CHECK(w.size() == 0);
+            }
+        }
+    }
+}

@@ -6,9 +6,12 @@
 
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <set>
 
 #include "coffer/format/object.h"
+#include "coffer/format/segment.h"
+#include "coffer/index/index.h"
 #include "../vfs/core_fixture.h"
 
 using namespace coffer;
@@ -38,6 +41,51 @@ sync::FsckReport run_fsck(VaultEnv& env) {
     auto r = sync::fsck(*env.vault, env.header, env.master);
     REQUIRE_MESSAGE(r.ok(), (r.ok() ? "" : r.error().message()));
     return *r;
+}
+
+// Runs fn on the device's index, read with its core closed (one connection
+// holds the index at a time), then opens the core again.
+template <class Fn>
+void with_core_closed(CoreFixture& f, Fn fn) {
+    f.fs.reset();
+    {
+        auto ix = index::Index::open(f.state_dir.str() + "/index.db");
+        REQUIRE_MESSAGE(ix.ok(), (ix.ok() ? "" : ix.error().message()));
+        fn(**ix);
+    }
+    f.fs = f.open_fs(f.state_dir.str());
+}
+
+// The pending operations as the device recorded them, in order (opened with
+// the local key).
+std::vector<format::Op> recorded_ops(CoreFixture& f) {
+    auto key = crypto::derive(f.master, crypto::Subkey::local_state);
+    std::vector<format::Op> out;
+    bool all_ok = true;
+    with_core_closed(f, [&](index::Index& ix) {
+        REQUIRE(ix.pending_ops(INT64_MAX, [&](int64_t, ByteSpan sealed) {
+            auto plain = crypto::open(key, sealed, as_bytes("CFPO"));
+            auto op = plain.ok() ? format::decode_op(*plain) : Result<format::Op>(plain.error());
+            if (!op.ok()) all_ok = false;
+            else out.push_back(std::move(*op));
+        }).ok());
+    });
+    REQUIRE(all_ok);
+    return out;
+}
+
+// This device's segment `seq`, as published.
+format::Segment published_segment(CoreFixture& f, uint64_t seq) {
+    auto bytes = f.vault->dir().read(format::segment_path(f.core().device(), seq));
+    REQUIRE_MESSAGE(bytes.ok(), (bytes.ok() ? "" : bytes.error().message()));
+    auto seg = format::decode_segment(crypto::derive(f.master, crypto::Subkey::journal), *bytes);
+    REQUIRE_MESSAGE(seg.ok(), (seg.ok() ? "" : seg.error().message()));
+    return *seg;
+}
+
+const format::OpCreate* create_named(const format::Op& op, std::string_view name) {
+    auto* c = std::get_if<format::OpCreate>(&op.body);
+    return c && c->name == name ? c : nullptr;
 }
 
 std::string joined(const std::vector<std::string>& v) {
@@ -346,4 +394,160 @@ TEST_CASE("publish: a truncate during a publish never brings cut-off bytes back"
     auto a = fs2->lookup(kRootIno, "f");
     REQUIRE(a.ok());
     check_content(*fs2, a->ino);
+}
+
+// A publish encodes the pending operations into the segment one at a time
+// (it holds no list of them): the segment must still hold exactly what was
+// recorded up to the cut, in order, without the attribute changes of a node
+// removed by then, and after them one set_content per file; what happens
+// while the publish runs goes to the next segment.
+TEST_CASE("publish: a segment of many ops holds the recorded ones in order, then the contents") {
+    CoreFixture f;
+    // A file unlinked while open: what is done to it afterwards concerns no
+    // one. One such node early (in the first batch of 4096 rows publish reads
+    // back), one at the end (in the second). (Reading the recorded ops below
+    // closes the core, which drops both nodes: still removed at the cut.)
+    auto unlinked_then_changed = [&](const std::string& name) {
+        auto c = f.fs->create(kRootIno, name, 0644, O_RDWR, f.ctx);
+        REQUIRE(c.ok());
+        REQUIRE(f.fs->write(c->attr.ino, c->fh, 0, as_bytes("bye")).ok());
+        REQUIRE(f.fs->unlink(kRootIno, name).ok());
+        REQUIRE(f.fs->setxattr(c->attr.ino, "user.late", as_bytes("x"), 0).ok());
+        vfs::SetAttrReq chmod;
+        chmod.mode = 0640;
+        REQUIRE(f.fs->setattr(c->attr.ino, chmod, f.ctx).ok());
+    };
+    unlinked_then_changed("gone1");
+    std::vector<Ino> files;
+    for (int d = 0; d < 12; ++d) {
+        Ino dir = f.mkdir(kRootIno, "d" + std::to_string(d));
+        for (int i = 0; i < 100; ++i) {
+            std::string name = "f" + std::to_string(i);
+            Ino file = f.mkfile(dir, name, "content of " + std::to_string(d) + "/" + name);
+            files.push_back(file);
+            if (i % 3 == 0) {
+                vfs::SetAttrReq r;
+                r.mode = 0600;
+                REQUIRE(f.fs->setattr(file, r, f.ctx).ok());
+            }
+            if (i % 5 == 0) REQUIRE(f.fs->setxattr(file, "user.i", as_bytes(std::to_string(i)), 0).ok());
+            if (i % 17 == 0) REQUIRE(f.fs->rename(dir, name, dir, name + ".moved", 0).ok());
+        }
+    }
+    for (int j = 0; j < 6000; ++j)
+        REQUIRE(f.fs->setxattr(files[j % files.size()], "user.n", as_bytes(std::to_string(j)), 0).ok());
+    unlinked_then_changed("gone2");
+
+    std::vector<format::Op> recorded = recorded_ops(f);
+    // 12 mkdir + 1200 create + 408 chmod + 240 setxattr + 72 rename + 6000
+    // setxattr, and create, unlink, setxattr, chmod of each "gone".
+    REQUIRE(recorded.size() == 12 + 1200 + 408 + 240 + 72 + 6000 + 2 * 4);
+    std::set<Id128> gone_ids;
+    for (const auto& op : recorded)
+        if (auto* c = create_named(op, "gone1") ? create_named(op, "gone1") : create_named(op, "gone2"))
+            gone_ids.insert(c->node);
+    REQUIRE(gone_ids.size() == 2);
+    std::vector<format::Op> expected;
+    size_t left_out = 0;
+    for (const auto& op : recorded) {
+        const Id128* node = nullptr;
+        if (auto* a = std::get_if<format::OpSetAttr>(&op.body)) node = &a->node;
+        if (auto* x = std::get_if<format::OpSetXattr>(&op.body)) node = &x->node;
+        if (node && gone_ids.count(*node)) {
+            ++left_out;
+            continue;
+        }
+        expected.push_back(op);
+    }
+    CHECK(left_out == 4);
+
+    // Between the cut and the segment: new operations and a new write.
+    struct ClearHook {
+        ~ClearHook() { sync::set_after_cut_hook_for_tests(nullptr); }
+    } clear_hook;
+    sync::set_after_cut_hook_for_tests([&] {
+        f.mkdir(kRootIno, "late");
+        f.write_at(files[7], 0, as_bytes("rewritten"));
+    });
+    auto p = f.publish();
+    sync::set_after_cut_hook_for_tests(nullptr);
+
+    format::Segment seg = published_segment(f, 1);
+    CHECK(p.ops == seg.ops.size());
+    REQUIRE(seg.ops.size() == expected.size() + files.size());
+    CHECK(std::equal(expected.begin(), expected.end(), seg.ops.begin()));
+    std::set<Id128> content_nodes;
+    for (size_t i = expected.size(); i < seg.ops.size(); ++i) {
+        auto* sc = std::get_if<format::OpSetContent>(&seg.ops[i].body);
+        REQUIRE(sc);
+        CHECK(seg.ops[i].hlc == seg.hlc);
+        CHECK(sc->extents.size() == 1);
+        content_nodes.insert(sc->node);
+    }
+    CHECK(content_nodes.size() == files.size());
+    for (const auto& op : seg.ops) CHECK_FALSE(create_named(op, "late"));
+
+    // The next publish carries what happened meanwhile.
+    auto p2 = f.publish();
+    format::Segment seg2 = published_segment(f, 2);
+    CHECK(p2.ops == seg2.ops.size());
+    REQUIRE(seg2.ops.size() == 2);
+    CHECK(create_named(seg2.ops[0], "late"));
+    CHECK(std::holds_alternative<format::OpSetContent>(seg2.ops[1].body));
+    CHECK(f.publish().ops == 0);
+
+    CHECK(f.read_str(files[7]).substr(0, 9) == "rewritten");
+    TempDir other;
+    auto fs2 = f.open_fs(other.str());
+    check_same_tree(snapshot_tree(*f.fs), snapshot_tree(*fs2));
+    CHECK(run_fsck(f).clean());
+}
+
+// The segment's bytes are recorded (the intent) before the file is written;
+// a publish that stops in between is finished by the next one with exactly
+// the recorded bytes, even though the segment was never held as a list of ops.
+TEST_CASE("publish: a publish stopped after recording its segment is finished with the recorded bytes") {
+    CoreFixture f;
+    for (int d = 0; d < 4; ++d) {
+        Ino dir = f.mkdir(kRootIno, "d" + std::to_string(d));
+        for (int i = 0; i < 150; ++i) f.mkfile(dir, "f" + std::to_string(i), std::string(100 + i, 'a' + d));
+    }
+    Ino big = f.mkfile(kRootIno, "big");
+    f.write_at(big, 0, big_content(2 * MiB + 3, 8));  // an object of its own besides the pack
+    // The segment's path is taken (by a folder): the write fails after the intent is committed.
+    fs::path seg_path = f.vault_dir.path / format::segment_path(f.core().device(), 1);
+    fs::create_directories(seg_path);
+    auto failed = sync::publish(*f.fs);
+    REQUIRE_FALSE(failed.ok());
+
+    std::optional<std::pair<uint64_t, Bytes>> intent;
+    auto read_intent = [&] {
+        with_core_closed(f, [&](index::Index& ix) {
+            auto i = ix.intent();
+            REQUIRE(i.ok());
+            intent = *i;
+        });
+    };
+    read_intent();
+    REQUIRE(intent.has_value());
+    CHECK(intent->first == 1);
+    const Bytes recorded = intent->second;
+    auto seg = format::decode_segment(crypto::derive(f.master, crypto::Subkey::journal), recorded);
+    REQUIRE(seg.ok());
+    CHECK(seg->ops.size() == 4 + 600 + 1 + 601);  // creates, then one set_content per file
+    // Nothing left pending: what the intent holds is published by finishing it.
+    CHECK(sync::status(*f.fs)->pending_ops == 0);
+
+    fs::remove(seg_path);
+    auto p = f.publish();
+    CHECK(p.ops == 0);
+    auto written = f.vault->dir().read(format::segment_path(f.core().device(), 1));
+    REQUIRE(written.ok());
+    CHECK(*written == recorded);
+    read_intent();
+    CHECK_FALSE(intent.has_value());
+    TempDir other;
+    auto fs2 = f.open_fs(other.str());
+    check_same_tree(snapshot_tree(*f.fs), snapshot_tree(*fs2));
+    CHECK(run_fsck(f).clean());
 }
