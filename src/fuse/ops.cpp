@@ -123,6 +123,7 @@ void op_init(void* userdata, fuse_conn_info* conn) {
         conn->want |= FUSE_CAP_WRITEBACK_CACHE;
         ctx.writeback = true;
     }
+    ctx.fs->set_kernel_owns_file_times(ctx.writeback);
     conn->max_write = kMaxWrite;
     conn->max_readahead = kMaxReadahead;
 }
@@ -377,8 +378,10 @@ void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len
 
 void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, fuse_file_info* fi) {
     // With write-back caching, data may still sit in the kernel's page cache
-    // where the daemon's map of data and holes cannot see it: ENOSYS makes
-    // the kernel answer SEEK_DATA/SEEK_HOLE itself (the whole file is data).
+    // where the daemon's map of data and holes cannot see it (the kernel does
+    // not write it back before asking). ENOSYS makes the kernel answer
+    // SEEK_DATA/SEEK_HOLE itself from then on, as POSIX allows: the whole
+    // file is data, the only hole is at the end.
     if (context(req).writeback) {
         fuse_reply_err(req, ENOSYS);
         return;

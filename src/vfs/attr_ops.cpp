@@ -85,7 +85,7 @@ Result<Attr> Core::setattr(Ino ino, const SetAttrReq& req, const Ctx& ctx) {
         if (S_ISDIR(n.mode)) return make_error(Code::is_dir, "is a directory");
         if (!S_ISREG(n.mode)) return make_error(Code::invalid, "not a regular file");
         COFFER_TRY(truncate_locked(n, *req.size));
-        if (req.mtime == SetAttrReq::Time::keep) {
+        if (req.mtime == SetAttrReq::Time::keep && !kernel_times_) {
             COFFER_TRY(ix_->update_size_times(ino, n.size, now, now, true));
         }
         COFFER_ASSIGN(n, node_locked(ino));
@@ -114,12 +114,18 @@ Result<Attr> Core::setattr(Ino ino, const SetAttrReq& req, const Ctx& ctx) {
     }
     if (op.mask != 0 || req.ctime) {
         op.mask |= format::kSetCtime;
-        op.times.ctime_ns = req.ctime ? from_ts(*req.ctime) : now;
+        // With the write-back cache the kernel keeps a regular file's ctime
+        // and sends it when it changes it; a setattr without one (the
+        // kernel dropping setuid bits before a write) leaves it as it is.
+        if (req.ctime)
+            op.times.ctime_ns = from_ts(*req.ctime);
+        else
+            op.times.ctime_ns = kernel_times_ && S_ISREG(n.mode) ? n.ctime : now;
         COFFER_TRY(record(format::Op{next_hlc(), op}));
         if (req.size && (op.mask & format::kSetMtime)) {
             // A truncate with an explicit mtime: the content change carries it.
             COFFER_ASSIGN(NodeRow after, node_locked(ino));
-            COFFER_TRY(ix_->update_size_times(ino, after.size, op.times.mtime_ns, now, true));
+            COFFER_TRY(ix_->update_size_times(ino, after.size, op.times.mtime_ns, op.times.ctime_ns, true));
         }
     }
     (void)ctx;

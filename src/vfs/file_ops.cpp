@@ -127,10 +127,16 @@ Result<size_t> Core::write(Ino ino, uint64_t fh, uint64_t off, ByteSpan data) {
     log_.end = pos + sealed.size();
     index::StagingPiece piece{off, data.size(), log_.id, pos, rec_id, data.size(), 0};
     COFFER_TRY(ix_->put_piece(ino, piece));
-    int64_t t = now_ns();
-    COFFER_TRY(ix_->update_size_times(ino, std::max<uint64_t>(n.size, off + data.size()), t, t, true));
+    auto [mt, ct] = content_times(n);
+    COFFER_TRY(ix_->update_size_times(ino, std::max<uint64_t>(n.size, off + data.size()), mt, ct, true));
     COFFER_TRY(scope.commit());
     return data.size();
+}
+
+std::pair<int64_t, int64_t> Core::content_times(const NodeRow& n) const {
+    if (kernel_times_ && S_ISREG(n.mode)) return {n.mtime, n.ctime};
+    int64_t t = now_ns();
+    return {t, t};
 }
 
 // Caller holds mu_ inside an OpScope.
@@ -151,8 +157,8 @@ Status Core::truncate_locked(NodeRow& n, uint64_t size) {
         }
         COFFER_TRY(ix_->delete_extents_from(n.ino, (size + E - 1) / E));
     }
-    int64_t t = now_ns();
-    COFFER_TRY(ix_->update_size_times(n.ino, size, t, t, true));
+    auto [mt, ct] = content_times(n);
+    COFFER_TRY(ix_->update_size_times(n.ino, size, mt, ct, true));
     n.size = size;
     return {};
 }
@@ -171,15 +177,15 @@ Status Core::fallocate(Ino ino, uint64_t fh, int mode, uint64_t off, uint64_t le
         if (kind == FALLOC_FL_PUNCH_HOLE && !keep_size) return Error{Code::invalid, EOPNOTSUPP, "punch needs keep-size"};
         uint64_t zend = std::min(end, n.size);
         if (off < zend) COFFER_TRY(ix_->put_piece(ino, index::StagingPiece{off, zend - off, 0, 0, 0, 0, 0}));
-        int64_t t = now_ns();
+        auto [mt, ct] = content_times(n);
         uint64_t new_size = (!keep_size && end > n.size) ? end : n.size;
-        COFFER_TRY(ix_->update_size_times(ino, new_size, t, t, true));
+        COFFER_TRY(ix_->update_size_times(ino, new_size, mt, ct, true));
     } else if (kind == 0) {
         // Space is not reserved (the vault is a synced folder); the size grows.
         if (!keep_size && end > n.size) {
             if (end > kMaxFileSize) return Error{Code::too_big, EFBIG, "file too large"};
-            int64_t t = now_ns();
-            COFFER_TRY(ix_->update_size_times(ino, end, t, t, true));  // a size change is a modification (as ext4)
+            auto [mt, ct] = content_times(n);  // a size change is a modification (as ext4)
+            COFFER_TRY(ix_->update_size_times(ino, end, mt, ct, true));
         }
     } else {
         return Error{Code::invalid, EOPNOTSUPP, "fallocate mode not supported"};

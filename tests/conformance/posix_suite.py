@@ -17,9 +17,9 @@
         Must run as root: cases act as uid/gid 65534 in forked children,
         so uid 65534 must be able to reach DIR.
 
-    posix_suite.py compare REF.jsonl TEST.jsonl ALLOWLIST
+    posix_suite.py compare REF.jsonl TEST.jsonl ALLOWLIST [--mode MODE]
         Compares TEST (the coffer mount) with REF (a plain folder) case by
-        case. Prints lines "PASS<TAB>what" / "FAIL<TAB>what<TAB>detail" for
+        case; allow-list entries tagged [MODE] apply only with --mode MODE. Prints lines "PASS<TAB>what" / "FAIL<TAB>what<TAB>detail" for
         tests/integration/test_conformance.sh. A difference fails unless the
         allow-list names the case (or "case:key"); an allow-list entry that
         no longer differs fails too (the list stays honest); every spec
@@ -3385,24 +3385,34 @@ def load(path):
     return res
 
 
-def load_allow(path):
-    """Lines "CASE[:KEY]  reason"; # comments. Returns {entry: reason}."""
+def load_allow(path, mode=None):
+    """Lines "[MODE] CASE[:KEY]  reason"; # comments. An entry with a [MODE]
+    tag holds only for a mount in that mode (compare --mode). Returns
+    {entry: reason}."""
     allow = {}
     with open(path) as f:
         for line in f:
             line = line.strip()
             if not line or line.startswith("#"):
                 continue
+            tag = None
+            if line.startswith("["):
+                end = line.find("]")
+                if end < 0:
+                    raise SystemExit("allow-list line with an unclosed [mode]: " + line)
+                tag, line = line[1:end], line[end + 1:].strip()
             parts = line.split(None, 1)
             if len(parts) < 2 or not parts[1].strip():
                 raise SystemExit("allow-list line without a reason: " + line)
+            if tag is not None and tag != mode:
+                continue
             allow[parts[0]] = parts[1].strip()
     return allow
 
 
 def compare(args):
     ref, test = load(args.ref), load(args.test)
-    allow = load_allow(args.allow)
+    allow = load_allow(args.allow, args.mode)
     used = set()
     lines = []
 
@@ -3543,6 +3553,7 @@ def main():
     c.add_argument("ref")
     c.add_argument("test")
     c.add_argument("allow")
+    c.add_argument("--mode", help="the mount's mode: allow-list entries tagged [MODE] apply")
     s = sub.add_parser("snapshot")
     s.add_argument("dir")
     d = sub.add_parser("snapdiff")

@@ -282,10 +282,15 @@ os.fsync(fd)
 size = (64 << 20) + 65536
 assert os.lseek(fd, 0, os.SEEK_DATA) == 0
 hole = os.lseek(fd, 0, os.SEEK_HOLE)
-assert 65536 <= hole < (64 << 20), ("first hole at", hole)
-data = os.lseek(fd, hole, os.SEEK_DATA)
-assert hole < data <= (64 << 20), ("next data at", data)
-assert os.lseek(fd, data, os.SEEK_HOLE) == size, "hole at EOF"
+# With the write-back cache (the default) the kernel answers: the whole file
+# is data (POSIX allows it); the precise map is checked by test_conformance
+# with -o no_writeback_cache.
+assert hole == size or 65536 <= hole < (64 << 20), ("first hole at", hole)
+if hole < size:
+    data = os.lseek(fd, hole, os.SEEK_DATA)
+    assert hole < data <= (64 << 20), ("next data at", data)
+    assert os.lseek(fd, data, os.SEEK_HOLE) == size, "hole at EOF"
+assert os.pread(fd, 16, (64 << 20) - 8) == b"\0" * 8 + b"e" * 8
 try:
     os.lseek(fd, size + 1, os.SEEK_DATA); raise AssertionError("SEEK_DATA past EOF did not fail")
 except OSError as e:

@@ -46,7 +46,7 @@ struct Args {
     bool read_only = false;   // --read-only or -o ro
     bool allow_other = false; // -o allow_other
     bool debug = false;       // -o debug: libfuse's request trace (with --foreground)
-    bool writeback_cache = false;  // -o writeback_cache: the kernel caches writes (see CLI-SPEC.md)
+    bool writeback_cache = true;  // -o [no_]writeback_cache: the kernel caches writes (see CLI-SPEC.md)
     std::vector<std::string> fuse_options;  // the rest of -o, split on commas
 };
 

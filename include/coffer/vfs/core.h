@@ -100,6 +100,7 @@ public:
     Status removexattr(Ino ino, std::string_view name) override;
     Status flush_all() override;
     bool read_only() const override { return opts_.read_only; }
+    void set_kernel_owns_file_times(bool on) override { kernel_times_ = on; }
 
     // ---- for sync (publish) and fsck
     store::Vault& vault() { return vault_; }
@@ -196,6 +197,9 @@ private:
     Status check_writable() const;
     Status check_space(uint64_t need);
     Status truncate_locked(index::NodeRow& n, uint64_t size);
+    // The mtime and ctime a content change gives n: now, or n's own when
+    // the kernel owns them (set_kernel_owns_file_times).
+    std::pair<int64_t, int64_t> content_times(const index::NodeRow& n) const;
     Result<std::shared_ptr<const crypto::SecretBytes>> file_key_locked(const index::NodeRow& n);
     std::shared_ptr<const crypto::SecretBytes> remember_key_locked(Ino ino, crypto::SecretBytes key);
     Result<std::shared_ptr<UniqueFd>> log_fd(uint64_t log);
@@ -229,6 +233,7 @@ private:
     bool tx_open_ = false;
     Error deferred_error_;
     bool has_deferred_error_ = false;
+    std::atomic<bool> kernel_times_{false};  // set_kernel_owns_file_times
     std::unordered_map<Ino, uint64_t> lookups_;
     std::unordered_map<Ino, uint32_t> open_count_;
     std::unordered_map<uint64_t, Handle> handles_;

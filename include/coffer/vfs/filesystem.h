@@ -142,6 +142,15 @@ public:
     // Commits everything acknowledged so far durably (used at unmount).
     virtual Status flush_all() = 0;
     virtual bool read_only() const = 0;
+
+    // With the kernel's write-back cache, the kernel keeps mtime and ctime of
+    // regular files itself (it stamps them when a write() enters its page
+    // cache and hands them over with setattr later; writes reach us after).
+    // Then content changes (write, fallocate, truncate without explicit
+    // times) leave a regular file's times to those setattr calls: stamping
+    // them on arrival would put the daemon's clock after the kernel's and
+    // the times would jump at the next mount.
+    virtual void set_kernel_owns_file_times(bool on) = 0;
 };
 
 }  // namespace coffer::vfs

@@ -61,12 +61,16 @@ TEST_CASE("parse: every subcommand of the spec") {
     CHECK(p.args->block_size == 65536);
 
     p = parse({"mount", "V", "M", "--password-file", "F", "--state", "S", "--foreground", "--read-only", "-o",
-               "writeback_cache"});
-    REQUIRE(p.args);
-    CHECK(p.args->writeback_cache);
-    p = parse({"mount", "V", "M", "--password-file", "F", "--state", "S", "--foreground", "--read-only"});
+               "no_writeback_cache"});
     REQUIRE(p.args);
     CHECK_FALSE(p.args->writeback_cache);
+    p = parse({"mount", "V", "M", "--password-file", "F", "--state", "S", "--foreground", "--read-only", "-o",
+               "allow_other,no_writeback_cache,writeback_cache"});
+    REQUIRE(p.args);
+    CHECK(p.args->writeback_cache);  // the last one counts
+    p = parse({"mount", "V", "M", "--password-file", "F", "--state", "S", "--foreground", "--read-only"});
+    REQUIRE(p.args);
+    CHECK(p.args->writeback_cache);  // the default
     REQUIRE(p.args);
     CHECK(p.args->command == Command::mount);
     CHECK(p.args->vault == "V");

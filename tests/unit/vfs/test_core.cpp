@@ -894,3 +894,63 @@ TEST_CASE("core: a read-only core refuses every change") {
     CHECK(code_of(sync::publish(*fs)) == Code::permission);
     CHECK(list_dir(*fs, kRootIno).empty());
 }
+
+TEST_CASE("core: with the kernel owning file times, content changes leave them to its setattr") {
+    CoreFixture f;
+    Ino file = f.mkfile(kRootIno, "f", "data");
+    Ino dir = f.mkdir(kRootIno, "d");
+    // Known times, so a stamp by the daemon's clock would show.
+    vfs::SetAttrReq t;
+    t.mtime = vfs::SetAttrReq::Time::set;
+    t.mtime_val = {1000, 1};
+    t.ctime = timespec{2000, 2};
+    REQUIRE(f.fs->setattr(file, t, f.ctx).ok());
+    Attr base = f.attr(file);
+    REQUIRE(ns(base.mtime) == 1000 * 1000000000LL + 1);
+    REQUIRE(ns(base.ctime) == 2000 * 1000000000LL + 2);
+
+    f.fs->set_kernel_owns_file_times(true);
+    f.write_at(file, 2, as_bytes(std::string_view("TA!")));  // grows to 5 bytes
+    Attr a = f.attr(file);
+    CHECK(a.size == 5);
+    CHECK(ns(a.mtime) == ns(base.mtime));
+    CHECK(ns(a.ctime) == ns(base.ctime));
+    auto fh = f.fs->open(file, O_RDWR);
+    REQUIRE(fh.ok());
+    REQUIRE(f.fs->fallocate(file, *fh, 0, 0, 64).ok());  // grows
+    REQUIRE(f.fs->fallocate(file, *fh, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, 2).ok());
+    REQUIRE(f.fs->release(file, *fh).ok());
+    f.truncate(file, 10);  // a truncate without times (truncate(2) to another size sends them)
+    vfs::SetAttrReq kill;  // the kernel dropping setuid before a write: no ctime
+    kill.mode = 0644;
+    REQUIRE(f.fs->setattr(file, kill, f.ctx).ok());
+    a = f.attr(file);
+    CHECK(a.size == 10);
+    CHECK(ns(a.mtime) == ns(base.mtime));
+    CHECK(ns(a.ctime) == ns(base.ctime));
+    CHECK(f.read_str(file) == std::string("\0\0TA!\0\0\0\0\0", 10));
+
+    // The kernel's setattr with a size and its own times: both are kept as sent.
+    vfs::SetAttrReq tr;
+    tr.size = 3;
+    tr.mtime = vfs::SetAttrReq::Time::set;
+    tr.mtime_val = {3000, 3};
+    tr.ctime = timespec{3000, 4};
+    REQUIRE(f.fs->setattr(file, tr, f.ctx).ok());
+    a = f.attr(file);
+    CHECK(a.size == 3);
+    CHECK(ns(a.mtime) == 3000 * 1000000000LL + 3);
+    CHECK(ns(a.ctime) == 3000 * 1000000000LL + 4);
+
+    // Directories keep coffer's own clock (the kernel caches no dir times).
+    Attr d0 = f.attr(dir);
+    f.mkfile(dir, "x");
+    CHECK(ns(f.attr(dir).mtime) >= ns(d0.mtime));
+    CHECK(ns(f.attr(dir).mtime) > 1000LL * 1000000000LL * 1000);  // a real clock, not a kept value
+
+    // Off again: a write stamps the daemon's clock.
+    f.fs->set_kernel_owns_file_times(false);
+    f.write_at(file, 0, as_bytes(std::string_view("x")));
+    CHECK(ns(f.attr(file).mtime) > 3000 * 1000000000LL + 3);
+    CHECK(ns(f.attr(file).ctime) > 3000 * 1000000000LL + 4);
+}
