@@ -120,6 +120,7 @@ Result<std::unique_ptr<Session>> Session::mount(vfs::Filesystem& fs, const std::
     SessionOptions effective = opts;
     effective.read_only = s->ctx_.read_only;
     s->se_ = new_session(effective, &s->ctx_);
+    s->ctx_.se = s->se_;
     if (!s->se_)
         return make_error(Code::usage, "libfuse refused the mount options \"" + mount_option_string(effective) + "\"");
     if (fuse_session_mount(s->se_, mountpoint.c_str()) != 0)

@@ -22,6 +22,8 @@ constexpr uint64_t kMaxFileSize = (1ull << 62);
 }  // namespace
 
 Result<uint64_t> Core::open(Ino ino, int flags) {
+    std::unique_lock<std::shared_mutex> change;
+    if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC)) change = content_change();
     std::lock_guard lk(mu_);
     COFFER_ASSIGN(NodeRow n, node_locked(ino));
     if (S_ISDIR(n.mode)) return make_error(Code::is_dir, "is a directory");
@@ -41,12 +43,25 @@ Result<uint64_t> Core::open(Ino ino, int flags) {
 
 Result<Filesystem::Created> Core::create(Ino parent, std::string_view name, uint32_t mode, int flags,
                                          const Ctx& ctx) {
+    auto change = content_change();  // a handle open for writing
     std::lock_guard lk(mu_);
     COFFER_ASSIGN(Attr a, make_node(parent, name, S_IFREG | (mode & 07777), 0, {}, ctx));
     uint64_t fh = next_fh_++;
     handles_[fh] = Handle{a.ino, flags};
     open_count_[a.ino] += 1;
     return Created{a, fh};
+}
+
+bool Core::fill_kernel_cache(Ino ino, uint64_t generation, const std::function<void()>& store) {
+    std::shared_lock fill(fill_mu_);
+    if (content_gen_.load() != generation) return false;
+    {
+        std::lock_guard lk(mu_);
+        for (const auto& [fh, h] : handles_)
+            if (h.ino == ino && ((h.flags & O_ACCMODE) != O_RDONLY)) return false;
+    }
+    store();  // no change can start before it returns (they wait for fill_mu_)
+    return true;
 }
 
 Status Core::flush(Ino, uint64_t) {
@@ -112,6 +127,7 @@ Result<size_t> Core::write(Ino ino, uint64_t fh, uint64_t off, ByteSpan data) {
     staging::seal_record(*key, gid, rec_id, data, sealed_buf);
     ByteSpan sealed(sealed_buf, sealed_len);
 
+    auto change = content_change();
     std::lock_guard lk(mu_);
     OpScope scope(*this);
     COFFER_TRY(scope.begin(OpScope::Space::consumes, sealed.size()));
@@ -164,6 +180,7 @@ Status Core::truncate_locked(NodeRow& n, uint64_t size) {
 }
 
 Status Core::fallocate(Ino ino, uint64_t fh, int mode, uint64_t off, uint64_t len) {
+    auto change = content_change();
     std::lock_guard lk(mu_);
     OpScope scope(*this);
     COFFER_TRY(scope.begin());

@@ -341,6 +341,53 @@ with open(p, "rb") as f:
     m = mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ)
     assert m[300000:300010] == b"0123456789"; m.close()'
 
+# ------------------------------------------------------------ kernel cache fill
+log "small reads fill the kernel cache with the rest of their 16 KiB frame"
+# fincore counts a file's pages in the page cache; drop_caches empties it.
+head -c 262144 /dev/urandom >"$T/fill.ref"
+cp "$T/fill.ref" "$M/fill"
+py_check "a 4 KiB read caches its whole 16 KiB frame, and no stale byte is ever read" '
+import random, subprocess
+def drop():
+    os.sync(); open("/proc/sys/vm/drop_caches", "w").write("3")
+def cached(p):
+    return int(subprocess.run(["fincore", "--raw", "--noheadings", "--output", "PAGES", p],
+                              capture_output=True, text=True, check=True).stdout.split()[0])
+p = M + "/fill"
+ref = bytearray(open(T + "/fill.ref", "rb").read())
+def rd(off, n=4096):
+    fd = os.open(p, os.O_RDONLY)
+    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)   # no kernel readahead
+    b = os.pread(fd, n, off); os.close(fd); return b
+drop()
+assert cached(p) == 0, cached(p)
+assert rd(20480) == ref[20480:24576]
+assert cached(p) == 4, ("pages cached after one 4 KiB read", cached(p))
+assert rd(16384) == ref[16384:20480] and rd(28672) == ref[28672:32768]   # from the cache
+# A writer open: no fill (its pages may be newer than what coffer has).
+w = os.open(p, os.O_RDWR)
+assert rd(65536) == ref[65536:69632]
+assert cached(p) == 5, ("a writer is open: only the page asked for", cached(p))
+os.pwrite(w, b"W" * 5000, 70000); ref[70000:75000] = b"W" * 5000
+os.close(w)
+assert rd(69632, 8192) == ref[69632:77824]
+# Changes without a writable handle: truncate by path, down and up again.
+drop()
+random.seed(3)
+for i in range(200):
+    off = random.randrange(0, len(ref) // 4096) * 4096
+    assert rd(off) == ref[off:off + 4096], ("read", i, off)
+    if i % 40 == 39:
+        cut = random.randrange(0, len(ref))
+        os.truncate(p, cut); os.truncate(p, len(ref))
+        ref[cut:] = bytes(len(ref) - cut)
+    if i % 40 == 19:
+        w = os.open(p, os.O_WRONLY); x = random.randrange(0, len(ref) - 9000)
+        data = os.urandom(9000); os.pwrite(w, data, x); os.close(w); ref[x:x + 9000] = data
+assert open(p, "rb").read() == bytes(ref)
+drop()
+assert open(p, "rb").read() == bytes(ref)'
+
 # ------------------------------------------------------------ open after unlink
 log "open-unlinked files"
 py_check "an open file stays readable and writable after unlink" '

@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <thread>
 #include <unordered_map>
 
@@ -101,6 +102,8 @@ public:
     Status flush_all() override;
     bool read_only() const override { return opts_.read_only; }
     void set_kernel_owns_file_times(bool on) override { kernel_times_ = on; }
+    uint64_t content_generation() const override { return content_gen_.load(); }
+    bool fill_kernel_cache(Ino ino, uint64_t generation, const std::function<void()>& store) override;
 
     // ---- for sync (publish) and fsck
     store::Vault& vault() { return vault_; }
@@ -197,6 +200,12 @@ private:
     Status check_writable() const;
     Status check_space(uint64_t need);
     Status truncate_locked(index::NodeRow& n, uint64_t size);
+    // The exclusive side of fill_mu_ for a content change (see fill_mu_).
+    std::unique_lock<std::shared_mutex> content_change() {
+        std::unique_lock lk(fill_mu_);
+        content_gen_.fetch_add(1);
+        return lk;
+    }
     // The mtime and ctime a content change gives n: now, or n's own when
     // the kernel owns them (set_kernel_owns_file_times).
     std::pair<int64_t, int64_t> content_times(const index::NodeRow& n) const;
@@ -234,6 +243,11 @@ private:
     Error deferred_error_;
     bool has_deferred_error_ = false;
     std::atomic<bool> kernel_times_{false};  // set_kernel_owns_file_times
+    // fill_kernel_cache holds fill_mu_ shared while the kernel takes pages;
+    // every change of a file's bytes or size, and every new handle open for
+    // writing, takes it exclusively first (before mu_) and bumps content_gen_.
+    std::shared_mutex fill_mu_;
+    std::atomic<uint64_t> content_gen_{0};
     std::unordered_map<Ino, uint64_t> lookups_;
     std::unordered_map<Ino, uint32_t> open_count_;
     std::unordered_map<uint64_t, Handle> handles_;

@@ -151,6 +151,15 @@ public:
     // them on arrival would put the daemon's clock after the kernel's and
     // the times would jump at the next mount.
     virtual void set_kernel_owns_file_times(bool on) = 0;
+
+    // Filling the kernel's page cache with plaintext coffer opened anyway (the
+    // rest of the frames a small read decrypts). Take content_generation()
+    // before the read; fill_kernel_cache runs `store` only if no file's
+    // bytes or size changed since and ino has no handle open for writing
+    // (the kernel may then hold newer pages of it), and no such change can
+    // start until `store` returns. `store` must not call into this object.
+    virtual uint64_t content_generation() const = 0;
+    virtual bool fill_kernel_cache(Ino ino, uint64_t generation, const std::function<void()>& store) = 0;
 };
 
 }  // namespace coffer::vfs
