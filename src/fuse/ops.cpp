@@ -5,6 +5,7 @@
 
 #include <fcntl.h>
 #include <sys/statvfs.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -338,14 +339,16 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
 // reads need free worker threads.
 constexpr uint64_t kFillWindow = 16 * 1024;
 constexpr int kMaxFills = 2;
-constexpr uint64_t kPage = 4096;
+const uint64_t kPage = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
 
 void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
     auto& ctx = context(req);  // the request is gone after the reply: take
     auto& fs = fs_of(req);     // what the fill needs from it first
     guarded(req, "read", [&]() -> Status {
         const uint64_t o = static_cast<uint64_t>(off);
-        const bool widen = ctx.se && size > 0 && size < kFillWindow && o % kPage == 0;
+        // Whole pages only (buffered reads are; O_DIRECT ones need not be).
+        const bool widen = ctx.se && size > 0 && size < kFillWindow && kFillWindow % kPage == 0 &&
+                           o % kPage == 0 && size % kPage == 0;
         if (!widen) {
             auto buf = std::make_unique_for_overwrite<uint8_t[]>(std::max<size_t>(size, 1));
             COFFER_ASSIGN(size_t n, fs.read(ino, fi->fh, o, size, buf.get()));
@@ -368,21 +371,26 @@ void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_i
         const uint64_t a = std::min<uint64_t>(o - w0, n), b = std::min<uint64_t>(o - w0 + size, n);
         fuse_reply_buf(req, reinterpret_cast<const char*>(buf.get() + a), b - a);
         if (a == 0 && b == n) return {};
-        struct Slot {  // one of kMaxFills
-            std::atomic<int>& fills;
-            ~Slot() { fills.fetch_sub(1); }
-        } slot{ctx.fills};
-        if (ctx.fills.fetch_add(1) >= kMaxFills) return {};
-        fs.fill_kernel_cache(ino, gen, [&] {
-            auto store = [&](uint64_t x, uint64_t y) {  // [x, y) of buf: whole pages, or up to EOF
-                if (x >= y) return;
-                fuse_bufvec bv = FUSE_BUFVEC_INIT(y - x);
-                bv.buf[0].mem = buf.get() + x;
-                fuse_lowlevel_notify_store(ctx.se, ino, static_cast<off_t>(w0 + x), &bv, fuse_buf_copy_flags{});
-            };
-            store(0, a);
-            store(b, n);
-        });
+        // req is answered: nothing below may reply again (guarded would).
+        try {
+            struct Slot {  // one of kMaxFills
+                std::atomic<int>& fills;
+                ~Slot() { fills.fetch_sub(1); }
+            } slot{ctx.fills};
+            if (ctx.fills.fetch_add(1) >= kMaxFills) return {};
+            fs.fill_kernel_cache(ino, gen, [&] {
+                auto store = [&](uint64_t x, uint64_t y) {  // [x, y) of buf: whole pages, or up to EOF
+                    if (x >= y) return;
+                    fuse_bufvec bv = FUSE_BUFVEC_INIT(y - x);
+                    bv.buf[0].mem = buf.get() + x;
+                    fuse_lowlevel_notify_store(ctx.se, ino, static_cast<off_t>(w0 + x), &bv, fuse_buf_copy_flags{});
+                };
+                store(0, a);
+                store(b, n);
+            });
+        } catch (...) {
+            // A fill is an optimisation: without it the next read asks again.
+        }
         return {};
     });
 }
@@ -398,6 +406,16 @@ void op_write(fuse_req_t req, fuse_ino_t ino, const char* data, size_t size, off
 }
 
 void op_flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+    // With the write-back cache the kernel sends FLUSH on every close even
+    // with noflush (after writing the file's pages and times back, which is
+    // all a close needs). ENOSYS makes it stop asking, as noflush does
+    // without that cache: a round trip less per file; a lost batch is still
+    // reported by the next fsync, the call that promises durability, and
+    // coffer keeps no POSIX locks that a flush would have to drop.
+    if (context(req).writeback) {
+        fuse_reply_err(req, ENOSYS);
+        return;
+    }
     guarded(req, "flush", [&]() -> Status {
         COFFER_TRY(fs_of(req).flush(ino, fi->fh));
         fuse_reply_err(req, 0);

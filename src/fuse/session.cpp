@@ -1,11 +1,12 @@
 // The libfuse session: options, mount, the multi-threaded loop and how
 // another thread ends it.
-#define FUSE_USE_VERSION 34
+#define FUSE_USE_VERSION 312  // fuse_loop_cfg_* (the loop's thread limit)
 #include <fuse_lowlevel.h>
 
 #include <signal.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdarg>
 #include <cstdio>
@@ -144,10 +145,16 @@ Status Session::run() {
     running_ = true;
     int rc = 0;
     if (!exit_requested_) {
-        fuse_loop_config cfg{};
-        cfg.clone_fd = 1;
-        cfg.max_idle_threads = kMaxIdleThreads;
-        rc = fuse_session_loop_mt(se_, &cfg);
+        fuse_loop_config* cfg = fuse_loop_cfg_create();
+        if (!cfg) {
+            rc = -ENOMEM;
+        } else {
+            fuse_loop_cfg_set_clone_fd(cfg, 1);
+            fuse_loop_cfg_set_idle_threads(cfg, kMaxIdleThreads);
+            fuse_loop_cfg_set_max_threads(cfg, kMaxThreads);
+            rc = fuse_session_loop_mt(se_, cfg);
+            fuse_loop_cfg_destroy(cfg);
+        }
     }
     running_ = false;
     have_loop_thread_ = false;

@@ -1,5 +1,7 @@
 #include "coffer/index/index.h"
 
+#include <algorithm>
+
 namespace coffer::index {
 
 namespace {
@@ -125,11 +127,19 @@ Result<Ino> Index::insert_node(const NodeRow& n) {
     Stmt& s = db_->cached(
         "INSERT INTO nodes(ino, gid, mode, uid, ogid, rdev, size, nlink, atime, mtime, ctime, link, key_epoch, "
         "wkey, version, dirty) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
-    if (n.ino) s.bind(1, static_cast<int64_t>(n.ino)); else s.bind_null(1);
+    if (next_ino_ == 0) {
+        Stmt& m = db_->cached("SELECT coalesce(max(ino), 0) FROM nodes");
+        COFFER_ASSIGN(bool row, m.step());
+        next_ino_ = static_cast<uint64_t>(row ? m.col_int(0) : 0) + 1;
+        m.reset();
+    }
+    const Ino ino = n.ino ? n.ino : next_ino_;
+    s.bind(1, static_cast<int64_t>(ino));
     bind_node(s, n);
     COFFER_TRY(s.exec());
+    next_ino_ = std::max<uint64_t>(next_ino_, ino + 1);
     NodeRow row = n;
-    row.ino = static_cast<Ino>(db_->last_rowid());
+    row.ino = ino;
     cache_node(row);
     return row.ino;
 }

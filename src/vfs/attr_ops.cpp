@@ -76,8 +76,8 @@ Result<Attr> Core::getattr(Ino ino) {
 }
 
 Result<Attr> Core::setattr(Ino ino, const SetAttrReq& req, const Ctx& ctx) {
-    std::unique_lock<std::shared_mutex> change;
-    if (req.size) change = content_change();
+    ContentChange change;
+    if (req.size) change = ContentChange(*this, ino);
     std::lock_guard lk(mu_);
     OpScope scope(*this);
     COFFER_TRY(scope.begin(OpScope::Space::frees));

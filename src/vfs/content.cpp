@@ -157,6 +157,8 @@ Status Core::read_extent(const crypto::SecretBytes& key, uint32_t key_epoch, con
 }
 
 namespace {
+constexpr uint64_t kPrefetchFrom = 256 * 1024;
+
 Status read_staged(const UniqueFd& fd, const Id128& gid, const crypto::SecretBytes& key,
                    const index::StagingPiece& p, uint64_t from, uint64_t to, uint8_t* out) {
     uint64_t r0 = p.skip + (from - p.off), r1 = r0 + (to - from);
@@ -166,6 +168,16 @@ Status read_staged(const UniqueFd& fd, const Id128& gid, const crypto::SecretByt
     uint64_t start = p.pos + f0 * stride;
     uint64_t stop = p.pos + f1 * stride + last_plain + crypto::kSealOverhead;
     uint8_t* sealed = scratch(stop - start, 0);
+    if (stop - start >= kPrefetchFrom) {
+        // A large read is most likely part of a sequential one: have the
+        // kernel read the next stretch of this record from the disk while
+        // this one is opened (its own readahead of the log is far smaller
+        // than one request, so disk and CPU would take turns).
+        const uint64_t rec_end = p.pos + staging::sealed_record_size(p.rec_len);
+        const uint64_t next_end = std::min(rec_end, stop + 2 * (stop - start));
+        if (next_end > stop)
+            ::posix_fadvise(fd.get(), static_cast<off_t>(stop), static_cast<off_t>(next_end - stop), POSIX_FADV_WILLNEED);
+    }
     bool short_read = false;
     COFFER_TRY(pread_full(fd.get(), sealed, stop - start, start, short_read));
     if (short_read) return make_error(Code::corrupt, "staging log is truncated");

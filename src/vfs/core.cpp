@@ -3,6 +3,7 @@
 #include "coffer/vfs/core.h"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -273,10 +274,22 @@ Status Core::commit_locked(bool durable) {
 
 void Core::committer_loop() {
     std::unique_lock lk(commit_mu_);
+    bool wrote_before = false;
     while (!stop_) {
         commit_cv_.wait_for(lk, kCommitInterval);
         if (stop_) break;
         lk.unlock();
+        bool wrote;
+        {
+            std::lock_guard g(mu_);
+            wrote = tx_open_;
+        }
+        if (wrote_before && !wrote) {
+            // Writing has paused: hand the heap's free memory back (worker
+            // threads that ended leave their 1 MiB request buffers there).
+            ::malloc_trim(0);
+        }
+        wrote_before = wrote;
         // Most of the log reaches the disk here, outside the lock.
         std::shared_ptr<UniqueFd> fd;
         {

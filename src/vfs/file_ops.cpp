@@ -22,8 +22,8 @@ constexpr uint64_t kMaxFileSize = (1ull << 62);
 }  // namespace
 
 Result<uint64_t> Core::open(Ino ino, int flags) {
-    std::unique_lock<std::shared_mutex> change;
-    if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC)) change = content_change();
+    ContentChange change;
+    if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC)) change = ContentChange(*this, ino);
     std::lock_guard lk(mu_);
     COFFER_ASSIGN(NodeRow n, node_locked(ino));
     if (S_ISDIR(n.mode)) return make_error(Code::is_dir, "is a directory");
@@ -43,7 +43,8 @@ Result<uint64_t> Core::open(Ino ino, int flags) {
 
 Result<Filesystem::Created> Core::create(Ino parent, std::string_view name, uint32_t mode, int flags,
                                          const Ctx& ctx) {
-    auto change = content_change();  // a handle open for writing
+    // A new node's number was never used in this session (Index), so no
+    // fill can be storing pages under it: no ContentChange needed.
     std::lock_guard lk(mu_);
     COFFER_ASSIGN(Attr a, make_node(parent, name, S_IFREG | (mode & 07777), 0, {}, ctx));
     uint64_t fh = next_fh_++;
@@ -52,15 +53,61 @@ Result<Filesystem::Created> Core::create(Ino parent, std::string_view name, uint
     return Created{a, fh};
 }
 
-bool Core::fill_kernel_cache(Ino ino, uint64_t generation, const std::function<void()>& store) {
-    std::shared_lock fill(fill_mu_);
-    if (content_gen_.load() != generation) return false;
+Core::ContentChange::ContentChange(Core& c, Ino ino) : c_(&c), ino_(ino) {
+    std::unique_lock lk(c.fill_mu_);
+    c.fill_cv_.wait(lk, [&] { return c.filling_.find(ino) == c.filling_.end(); });
+    c.changing_[ino] += 1;
+    c.content_gen_.fetch_add(1);
+}
+
+Core::ContentChange& Core::ContentChange::operator=(ContentChange&& o) noexcept {
+    if (this != &o) {
+        end();
+        c_ = o.c_;
+        ino_ = o.ino_;
+        o.c_ = nullptr;
+    }
+    return *this;
+}
+
+void Core::ContentChange::end() noexcept {
+    if (!c_) return;
     {
+        std::lock_guard lk(c_->fill_mu_);
+        auto it = c_->changing_.find(ino_);
+        if (it != c_->changing_.end() && --it->second == 0) c_->changing_.erase(it);
+        c_->content_gen_.fetch_add(1);
+    }
+    c_->fill_cv_.notify_all();
+    c_ = nullptr;
+}
+
+bool Core::fill_kernel_cache(Ino ino, uint64_t generation, const std::function<void()>& store) {
+    {
+        std::lock_guard lk(fill_mu_);
+        if (content_gen_.load() != generation || changing_.count(ino)) return false;
+        filling_[ino] += 1;
+    }
+    struct Done {
+        Core& c;
+        Ino ino;
+        ~Done() {
+            {
+                std::lock_guard lk(c.fill_mu_);
+                auto it = c.filling_.find(ino);
+                if (it != c.filling_.end() && --it->second == 0) c.filling_.erase(it);
+            }
+            c.fill_cv_.notify_all();
+        }
+    } done{*this, ino};
+    {
+        // A writable open of ino waits for this fill, so none appears
+        // between this check and the end of the store.
         std::lock_guard lk(mu_);
         for (const auto& [fh, h] : handles_)
             if (h.ino == ino && ((h.flags & O_ACCMODE) != O_RDONLY)) return false;
     }
-    store();  // no change can start before it returns (they wait for fill_mu_)
+    store();
     return true;
 }
 
@@ -127,7 +174,7 @@ Result<size_t> Core::write(Ino ino, uint64_t fh, uint64_t off, ByteSpan data) {
     staging::seal_record(*key, gid, rec_id, data, sealed_buf);
     ByteSpan sealed(sealed_buf, sealed_len);
 
-    auto change = content_change();
+    ContentChange change(*this, ino);
     std::lock_guard lk(mu_);
     OpScope scope(*this);
     COFFER_TRY(scope.begin(OpScope::Space::consumes, sealed.size()));
@@ -180,7 +227,7 @@ Status Core::truncate_locked(NodeRow& n, uint64_t size) {
 }
 
 Status Core::fallocate(Ino ino, uint64_t fh, int mode, uint64_t off, uint64_t len) {
-    auto change = content_change();
+    ContentChange change(*this, ino);
     std::lock_guard lk(mu_);
     OpScope scope(*this);
     COFFER_TRY(scope.begin());

@@ -25,9 +25,17 @@ namespace coffer::fuse {
 // while mounted must invalidate what it changes (fuse_lowlevel_notify_inval_*).
 constexpr double kEntryTimeout = 10.0;
 constexpr double kAttrTimeout = 10.0;
-constexpr unsigned kMaxWrite = 1u << 20;
+constexpr unsigned kMaxWrite = 1u << 19;
 constexpr unsigned kMaxReadahead = 1u << 20;
-constexpr unsigned kMaxIdleThreads = 10;
+// Idle workers kept; more start when requests arrive together (the kernel's
+// write-back sends up to 12 at once) and end again when idle: each holds a
+// request buffer of max_write and coffer's per-thread scratch (~3 MiB).
+constexpr unsigned kMaxIdleThreads = 4;
+// Worker threads at most (libfuse's default is 10). A kernel cache fill may
+// wait for a page that a read of the same file holds, and changes of that
+// file wait for the fill (see vfs Core::ContentChange); the reads need free
+// workers, so there must be more workers than such waiters can ever be.
+constexpr unsigned kMaxThreads = 64;
 
 struct SessionOptions {
     std::string vault_path;  // shown as fsname=coffer:<vault_path>

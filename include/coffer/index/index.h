@@ -151,6 +151,10 @@ public:
 private:
     explicit Index(std::unique_ptr<Db> db) : db_(std::move(db)) {}
     Status migrate();
+    // The next inode number: one past the highest ever used by this Index,
+    // so a number is not reused while the kernel may still know it (the
+    // kernel cache fill stores pages by inode number).
+    uint64_t next_ino_ = 0;
     void cache_node(const NodeRow& n);
     void forget_alloc(Ino ino) { alloc_cache_.erase(ino); }
     std::unique_ptr<Db> db_;

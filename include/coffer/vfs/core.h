@@ -8,7 +8,6 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <shared_mutex>
 #include <thread>
 #include <unordered_map>
 
@@ -200,12 +199,19 @@ private:
     Status check_writable() const;
     Status check_space(uint64_t need);
     Status truncate_locked(index::NodeRow& n, uint64_t size);
-    // The exclusive side of fill_mu_ for a content change (see fill_mu_).
-    std::unique_lock<std::shared_mutex> content_change() {
-        std::unique_lock lk(fill_mu_);
-        content_gen_.fetch_add(1);
-        return lk;
-    }
+    // A content change of one inode (see fill_mu_), for as long as it lives.
+    class ContentChange {
+    public:
+        ContentChange() = default;
+        ContentChange(Core& c, Ino ino);
+        ContentChange(ContentChange&& o) noexcept : c_(o.c_), ino_(o.ino_) { o.c_ = nullptr; }
+        ContentChange& operator=(ContentChange&& o) noexcept;
+        ~ContentChange() { end(); }
+    private:
+        void end() noexcept;
+        Core* c_ = nullptr;
+        Ino ino_ = 0;
+    };
     // The mtime and ctime a content change gives n: now, or n's own when
     // the kernel owns them (set_kernel_owns_file_times).
     std::pair<int64_t, int64_t> content_times(const index::NodeRow& n) const;
@@ -243,10 +249,16 @@ private:
     Error deferred_error_;
     bool has_deferred_error_ = false;
     std::atomic<bool> kernel_times_{false};  // set_kernel_owns_file_times
-    // fill_kernel_cache holds fill_mu_ shared while the kernel takes pages;
-    // every change of a file's bytes or size, and every new handle open for
-    // writing, takes it exclusively first (before mu_) and bumps content_gen_.
-    std::shared_mutex fill_mu_;
+    // Kernel cache fills (fill_kernel_cache) against content changes, per
+    // inode: a change of a file's bytes or size, or a new handle open for
+    // writing, waits (before taking mu_) while a fill of that inode runs,
+    // keeps new fills of it off while it runs, and bumps content_gen_ as it
+    // starts and ends, so a fill whose read overlapped it is dropped. Only
+    // changes of the inode being filled wait: a fill waits for pages that
+    // reads of that inode hold, and those reads need free worker threads.
+    std::mutex fill_mu_;
+    std::condition_variable fill_cv_;
+    std::unordered_map<Ino, int> filling_, changing_;
     std::atomic<uint64_t> content_gen_{0};
     std::unordered_map<Ino, uint64_t> lookups_;
     std::unordered_map<Ino, uint32_t> open_count_;

@@ -11,7 +11,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <future>
 #include <set>
+#include <thread>
 
 #include "core_fixture.h"
 
@@ -956,4 +960,69 @@ TEST_CASE("core: with the kernel owning file times, content changes leave them t
     f.write_at(file, 0, as_bytes(std::string_view("x")));
     CHECK(ns(f.attr(file).mtime) > 3000 * 1000000000LL + 3);
     CHECK(ns(f.attr(file).ctime) > 3000 * 1000000000LL + 4);
+}
+
+TEST_CASE("core: kernel cache fills run only when nothing changed and nobody writes, and hold off changes of that file") {
+    CoreFixture f;
+    Ino a = f.mkfile(kRootIno, "a", "aaaa");
+    Ino b = f.mkfile(kRootIno, "b", "bbbb");
+    int stores = 0;
+    auto count = [&] { ++stores; };
+
+    uint64_t g = f.fs->content_generation();
+    CHECK(f.fs->fill_kernel_cache(a, g, count));
+    CHECK(stores == 1);
+    // A change of any file since the read: no fill.
+    f.write_at(b, 0, as_bytes(std::string_view("B")));
+    CHECK_FALSE(f.fs->fill_kernel_cache(a, g, count));
+    CHECK(stores == 1);
+    // Truncate by path (no handle) changes the generation too.
+    g = f.fs->content_generation();
+    f.truncate(a, 2);
+    CHECK_FALSE(f.fs->fill_kernel_cache(a, g, count));
+    // A handle open for writing on the file: no fill (the kernel may hold newer pages).
+    auto w = f.fs->open(a, O_RDWR);
+    REQUIRE(w.ok());
+    g = f.fs->content_generation();
+    CHECK_FALSE(f.fs->fill_kernel_cache(a, g, count));
+    CHECK(f.fs->fill_kernel_cache(b, g, count));  // another file is fine
+    CHECK(stores == 2);
+    REQUIRE(f.fs->release(a, *w).ok());
+    auto r = f.fs->open(a, O_RDONLY);  // a reader does not stop fills
+    REQUIRE(r.ok());
+    g = f.fs->content_generation();
+    CHECK(f.fs->fill_kernel_cache(a, g, count));
+    REQUIRE(f.fs->release(a, *r).ok());
+
+    // While a fill of `a` stores, a change of `a` waits for it; a change of `b` does not.
+    std::promise<void> entered, release;
+    auto released = release.get_future().share();
+    g = f.fs->content_generation();
+    auto filler = std::async(std::launch::async, [&] {
+        return f.fs->fill_kernel_cache(a, g, [&] {
+            entered.set_value();
+            released.wait();
+        });
+    });
+    entered.get_future().wait();
+    f.write_at(b, 0, as_bytes(std::string_view("not blocked")));
+    std::atomic<bool> wrote{false};
+    auto writer = std::async(std::launch::async, [&] {
+        f.write_at(a, 0, as_bytes(std::string_view("after the fill")));
+        wrote = true;
+    });
+    CHECK(writer.wait_for(std::chrono::milliseconds(200)) == std::future_status::timeout);
+    CHECK_FALSE(wrote.load());
+    release.set_value();
+    CHECK(filler.get());
+    writer.get();
+    CHECK(wrote.load());
+    CHECK(f.read_str(a) == "after the fill");
+    // Node numbers are not reused while mounted (a late fill must never reach a new file).
+    Ino dead = f.mkfile(kRootIno, "dead", "x");
+    REQUIRE(f.fs->unlink(kRootIno, "dead").ok());
+    f.fs->forget(dead, 1);  // the kernel's lookup of the create: now the row goes
+    CHECK(code_of(f.fs->getattr(dead)) == Code::not_found);
+    Ino fresh = f.mkfile(kRootIno, "fresh", "y");
+    CHECK(fresh > dead);
 }
