@@ -156,8 +156,9 @@ public:
     // rest of the frames a small read decrypts). Take content_generation()
     // before the read; fill_kernel_cache runs `store` only if no file's
     // bytes or size changed since and ino has no handle open for writing
-    // (the kernel may then hold newer pages of it), and no such change can
-    // start until `store` returns. `store` must not call into this object.
+    // (the kernel may then hold newer pages of it), and no change of ino can
+    // start until `store` returns (changes of other files go on). `store`
+    // must not call into this object.
     virtual uint64_t content_generation() const = 0;
     virtual bool fill_kernel_cache(Ino ino, uint64_t generation, const std::function<void()>& store) = 0;
 };
