@@ -19,11 +19,20 @@ using index::NodeRow;
 
 namespace {
 constexpr uint64_t kMaxFileSize = (1ull << 62);
+
+bool writable(int flags) { return (flags & O_ACCMODE) != O_RDONLY; }
+
+// One less for `ino`; the entry goes at zero.
+template <class Map>
+void count_down(Map& m, Ino ino) {
+    auto it = m.find(ino);
+    if (it != m.end() && --it->second == 0) m.erase(it);
+}
 }  // namespace
 
 Result<uint64_t> Core::open(Ino ino, int flags) {
     ContentChange change;
-    if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC)) change = ContentChange(*this, ino);
+    if (writable(flags) || (flags & O_TRUNC)) change = ContentChange(*this, ino);
     std::lock_guard lk(mu_);
     COFFER_ASSIGN(NodeRow n, node_locked(ino));
     if (S_ISDIR(n.mode)) return make_error(Code::is_dir, "is a directory");
@@ -38,6 +47,7 @@ Result<uint64_t> Core::open(Ino ino, int flags) {
     uint64_t fh = next_fh_++;
     handles_[fh] = Handle{ino, flags};
     open_count_[ino] += 1;
+    if (writable(flags)) writers_[ino] += 1;
     return fh;
 }
 
@@ -50,6 +60,7 @@ Result<Filesystem::Created> Core::create(Ino parent, std::string_view name, uint
     uint64_t fh = next_fh_++;
     handles_[fh] = Handle{a.ino, flags};
     open_count_[a.ino] += 1;
+    if (writable(flags)) writers_[a.ino] += 1;
     return Created{a, fh};
 }
 
@@ -74,8 +85,7 @@ void Core::ContentChange::end() noexcept {
     if (!c_) return;
     {
         std::lock_guard lk(c_->fill_mu_);
-        auto it = c_->changing_.find(ino_);
-        if (it != c_->changing_.end() && --it->second == 0) c_->changing_.erase(it);
+        count_down(c_->changing_, ino_);
         c_->content_gen_.fetch_add(1);
     }
     c_->fill_cv_.notify_all();
@@ -94,8 +104,7 @@ bool Core::fill_kernel_cache(Ino ino, uint64_t generation, const std::function<v
         ~Done() {
             {
                 std::lock_guard lk(c.fill_mu_);
-                auto it = c.filling_.find(ino);
-                if (it != c.filling_.end() && --it->second == 0) c.filling_.erase(it);
+                count_down(c.filling_, ino);
             }
             c.fill_cv_.notify_all();
         }
@@ -104,8 +113,7 @@ bool Core::fill_kernel_cache(Ino ino, uint64_t generation, const std::function<v
         // A writable open of ino waits for this fill, so none appears
         // between this check and the end of the store.
         std::lock_guard lk(mu_);
-        for (const auto& [fh, h] : handles_)
-            if (h.ino == ino && ((h.flags & O_ACCMODE) != O_RDONLY)) return false;
+        if (writers_.count(ino)) return false;
     }
     store();
     return true;
@@ -122,7 +130,11 @@ Status Core::flush(Ino, uint64_t) {
 
 Status Core::release(Ino ino, uint64_t fh) {
     std::lock_guard lk(mu_);
-    handles_.erase(fh);
+    auto h = handles_.find(fh);
+    if (h != handles_.end()) {
+        if (writable(h->second.flags)) count_down(writers_, h->second.ino);
+        handles_.erase(h);
+    }
     auto it = open_count_.find(ino);
     if (it != open_count_.end() && --it->second == 0) {
         open_count_.erase(it);

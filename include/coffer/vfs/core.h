@@ -262,6 +262,7 @@ private:
     std::atomic<uint64_t> content_gen_{0};
     std::unordered_map<Ino, uint64_t> lookups_;
     std::unordered_map<Ino, uint32_t> open_count_;
+    std::unordered_map<Ino, uint32_t> writers_;  // handles open for writing, per inode
     std::unordered_map<uint64_t, Handle> handles_;
     uint64_t next_fh_ = 1;
     std::unordered_map<Ino, std::shared_ptr<const crypto::SecretBytes>> keys_;
