@@ -99,7 +99,7 @@ Result<Header> parse_header(ByteSpan bytes) {
         return make_error(Code::unsupported, "vault format version " + std::to_string(h.version) +
                                                  " is newer than this coffer (" +
                                                  std::to_string(kFormatVersion) + "); upgrade coffer");
-    if (h.version != kFormatVersion)
+    if (h.version < kMinFormatVersion)
         return make_error(Code::unsupported,
                           "vault format version " + std::to_string(h.version) + " is not supported");
     COFFER_ASSIGN(uint32_t body_len, r.u32());

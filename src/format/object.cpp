@@ -1,8 +1,9 @@
-// Content objects, chunks and blocks. Layout: docs/format-content.md, "Objects".
+// Content objects, chunks and blocks. Layout: docs/FORMAT.md, "Objects".
 //
-// The object header is not authenticated on its own: the object id is bound
-// into every block's associated data, so a header (or a whole object) moved
-// under another name fails when its first block is opened.
+// The object id is bound into every block's associated data, so a header (or
+// a whole object) moved under another name fails when its first block is
+// opened. Version 2 headers also carry the object's length under a MAC, so
+// bytes appended past the last chunk, which no block would notice, are caught.
 #include "coffer/format/object.h"
 
 #include <cstring>
@@ -12,7 +13,8 @@ namespace coffer::format {
 
 namespace {
 constexpr uint8_t kMagic[7] = {'C', 'O', 'F', 'F', 'E', 'R', 'O'};
-constexpr uint8_t kObjectVersion = 1;
+constexpr size_t kLengthAt = 24;  // version 2: u64 length . u32 key epoch
+constexpr size_t kMacAt = 36;     // version 2: keyed BLAKE2b-256 of bytes [0, 36)
 constexpr uint8_t kBlockAadTag[4] = {'C', 'F', 'B', 'K'};
 
 uint64_t block_count(uint64_t plain_len, uint32_t block_size) {
@@ -21,29 +23,70 @@ uint64_t block_count(uint64_t plain_len, uint32_t block_size) {
 }
 }  // namespace
 
-Bytes object_header(const Id128& object_id) {
-    ByteWriter w;
-    w.raw(kMagic);
-    w.u8(kObjectVersion);
-    w.id(object_id);
-    return w.take();
+uint8_t object_version_for(uint8_t vault_version) { return vault_version >= 2 ? 2 : 1; }
+
+size_t object_header_size(uint8_t object_version) {
+    return object_version >= 2 ? kObjectHeaderSizeV2 : kObjectHeaderSizeV1;
 }
 
-Status check_object_header(ByteSpan header, const Id128& expected_id) {
+Bytes object_header(uint8_t object_version, const Id128& object_id) {
+    if (object_version < 1 || object_version > kObjectVersionMax)
+        throw std::invalid_argument("object_header: version " + std::to_string(object_version));
+    ByteWriter w;
+    w.raw(kMagic);
+    w.u8(object_version);
+    w.id(object_id);
+    Bytes out = w.take();
+    out.resize(object_header_size(object_version), 0);
+    return out;
+}
+
+void seal_object_header(Bytes& object, const crypto::SecretBytes& object_key, uint32_t key_epoch) {
+    if (object.size() < kObjectHeaderSizeV2 || object[sizeof kMagic] != 2)
+        throw std::invalid_argument("seal_object_header: not a version 2 object");
+    ByteWriter w;
+    w.u64(object.size());
+    w.u32(key_epoch);
+    std::memcpy(object.data() + kLengthAt, w.bytes().data(), w.bytes().size());
+    auto mac = crypto::mac32(object_key, ByteSpan(object.data(), kMacAt));
+    std::memcpy(object.data() + kMacAt, mac.data(), mac.size());
+}
+
+Result<ObjectHeaderInfo> check_object_header(ByteSpan header, const Id128& expected_id, uint8_t vault_version,
+                                             const crypto::SecretBytes& object_key, uint32_t key_epoch) {
     const std::string name = "object " + expected_id.hex();
     if (header.size() < sizeof kMagic || std::memcmp(header.data(), kMagic, sizeof kMagic) != 0)
         return make_error(Code::corrupt, name + ": not a coffer object");
     if (header.size() <= sizeof kMagic) return make_error(Code::corrupt, name + ": truncated header");
-    uint8_t version = header[sizeof kMagic];
-    if (version > kObjectVersion)
+    ObjectHeaderInfo info;
+    info.version = header[sizeof kMagic];
+    if (info.version > kObjectVersionMax)
         return make_error(Code::unsupported,
-                          name + ": object version " + std::to_string(version) + " is newer than this coffer");
-    if (version == 0) return make_error(Code::corrupt, name + ": object version 0 is not defined");
-    if (header.size() < kObjectHeaderSize) return make_error(Code::corrupt, name + ": truncated header");
+                          name + ": object version " + std::to_string(info.version) + " is newer than this coffer");
+    if (info.version == 0) return make_error(Code::corrupt, name + ": object version 0 is not defined");
+    const uint8_t expected = object_version_for(vault_version);
+    if (info.version != expected)
+        return make_error(Code::corrupt, name + ": object version " + std::to_string(info.version) +
+                                             " in a vault of format " + std::to_string(vault_version) +
+                                             " (which writes version " + std::to_string(expected) + ")");
+    info.header_size = object_header_size(info.version);
+    if (header.size() < info.header_size) return make_error(Code::corrupt, name + ": truncated header");
     Id128 id;
     std::memcpy(id.b.data(), header.data() + 8, id.b.size());
     if (id != expected_id) return make_error(Code::corrupt, name + ": header names object " + id.hex());
-    return {};
+    if (info.version == 1) return info;
+    auto mac = crypto::mac32(object_key, header.first(kMacAt));
+    if (!crypto::equal(mac, header.subspan(kMacAt, mac.size())))
+        return make_error(Code::corrupt, name + ": header failed authentication");
+    ByteReader r(header.subspan(kLengthAt, 12));
+    COFFER_ASSIGN(uint64_t length, r.u64());
+    COFFER_ASSIGN(uint32_t epoch, r.u32());
+    if (epoch != key_epoch)
+        return make_error(Code::corrupt, name + ": sealed under key epoch " + std::to_string(epoch) +
+                                             ", this vault's is " + std::to_string(key_epoch));
+    if (length < info.header_size) return make_error(Code::corrupt, name + ": length below its header");
+    info.length = length;
+    return info;
 }
 
 std::string object_path(const Id128& object_id) {

@@ -30,6 +30,8 @@ Result<crypto::SecretBytes> Vault::create(const std::string& path, const crypto:
                                           const CreateOptions& opts) {
     COFFER_TRY(check_password(password));
     COFFER_TRY(format::check_geometry(opts.block_size, opts.extent_size));
+    if (opts.format_version < format::kMinFormatVersion || opts.format_version > format::kFormatVersion)
+        return make_error(Code::invalid, "no vault format " + std::to_string(opts.format_version));
     COFFER_ASSIGN(std::unique_ptr<VaultDir> dir, VaultDir::open(path));
     COFFER_ASSIGN(std::vector<std::string> names, dir->list(""));
     if (!std::all_of(names.begin(), names.end(), is_sync_client_marker))
@@ -37,6 +39,7 @@ Result<crypto::SecretBytes> Vault::create(const std::string& path, const crypto:
 
     crypto::SecretBytes master = crypto::random_key();
     format::Header h;
+    h.version = opts.format_version;
     h.vault_id = format::vault_id_for(master);
     h.block_size = opts.block_size;
     h.extent_size = opts.extent_size;

@@ -24,8 +24,14 @@ constexpr uint64_t kTrimAfter = 1 << 20;
 
 class ObjectWriter {
 public:
-    ObjectWriter(store::VaultDir& dir, uint32_t block_size, uint32_t key_epoch, PublishStats& stats)
-        : dir_(dir), block_size_(block_size), key_epoch_(key_epoch), stats_(stats) {}
+    ObjectWriter(store::VaultDir& dir, const format::Header& h, const crypto::SecretBytes& object_key,
+                 PublishStats& stats)
+        : dir_(dir),
+          object_key_(object_key),
+          version_(format::object_version_for(h.version)),
+          block_size_(h.block_size),
+          key_epoch_(h.key_epoch),
+          stats_(stats) {}
 
     // Seals `plain` as one chunk and says where it went.
     Result<format::ExtentRef> add(const crypto::SecretBytes& key, uint64_t index, ByteSpan plain) {
@@ -36,7 +42,7 @@ public:
             Id128 id = crypto::random_id();
             Bytes obj;
             {
-                Bytes header = format::object_header(id);
+                Bytes header = format::object_header(version_, id);
                 obj.reserve(header.size() + format::sealed_chunk_size(plain.size(), block_size_));
                 obj.assign(header.begin(), header.end());
             }
@@ -51,7 +57,7 @@ public:
             // Room for the largest pack up front: growing a buffer of
             // megabytes by doubling holds both copies for a moment.
             pack_.reserve(kPackTarget + format::sealed_chunk_size(kOwnObjectMin, block_size_) + 4096);
-            Bytes header = format::object_header(pack_id_);
+            Bytes header = format::object_header(version_, pack_id_);
             pack_.assign(header.begin(), header.end());
         }
         ref.object = pack_id_;
@@ -75,13 +81,16 @@ public:
     }
 
 private:
-    coffer::Status write(const Id128& id, ByteSpan bytes) {
+    coffer::Status write(const Id128& id, Bytes& bytes) {
+        if (version_ >= 2) format::seal_object_header(bytes, object_key_, key_epoch_);
         COFFER_TRY(dir_.write_new(format::object_path(id), bytes));
         stats_.objects += 1;
         stats_.bytes += bytes.size();
         return {};
     }
     store::VaultDir& dir_;
+    const crypto::SecretBytes& object_key_;
+    uint8_t version_;
     uint32_t block_size_;
     uint32_t key_epoch_;
     PublishStats& stats_;
@@ -107,7 +116,7 @@ namespace {
 coffer::Status publish_cut(vfs::Core& core, vfs::Cut& cut, PublishStats& stats) {
     const format::Header& h = core.header();
     const uint64_t E = h.extent_size;
-    ObjectWriter writer(core.vault().dir(), h.block_size, h.key_epoch, stats);
+    ObjectWriter writer(core.vault().dir(), h, core.object_key(), stats);
     std::vector<std::vector<format::ExtentRef>> new_extents;
     std::vector<Id128> new_versions;
     new_extents.reserve(cut.nodes.size());

@@ -51,6 +51,7 @@ Core::Core(store::Vault& vault, format::Header header, crypto::SecretBytes maste
     fkey_wrap_ = crypto::derive(master_, crypto::Subkey::file_key_wrap);
     local_key_ = crypto::derive(master_, crypto::Subkey::local_state);
     journal_key_ = crypto::derive(master_, crypto::Subkey::journal);
+    object_key_ = crypto::derive(master_, crypto::Subkey::object_header);
 }
 
 Core::~Core() {

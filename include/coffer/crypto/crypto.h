@@ -83,6 +83,7 @@ enum class Subkey : uint64_t {
     journal = 5,        // AEAD of journal segments
     snapshot = 6,       // AEAD of snapshots (reserved)
     local_state = 7,    // AEAD of pending operations kept in the index
+    object_header = 8,  // BLAKE2b MAC over object headers (vault format 2)
 };
 SecretBytes derive(const SecretBytes& master, Subkey id);
 

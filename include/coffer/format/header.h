@@ -12,7 +12,11 @@
 
 namespace coffer::format {
 
-constexpr uint8_t kFormatVersion = 1;
+// Format 2 (new vaults) differs from format 1 only in its objects, whose
+// headers carry an authenticated length. Format 1 vaults stay readable and
+// writable (with format 1 objects).
+constexpr uint8_t kFormatVersion = 2;
+constexpr uint8_t kMinFormatVersion = 1;
 constexpr uint32_t kDefaultBlockSize = 16 * 1024;
 constexpr uint32_t kDefaultExtentSize = 4 * 1024 * 1024;
 constexpr size_t kMaxHeaderBody = 1 << 20;

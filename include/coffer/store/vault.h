@@ -22,6 +22,8 @@ struct CreateOptions {
     crypto::PwParams pw_params;  // from crypto::calibrate() or insecure_test_params()
     uint32_t block_size = format::kDefaultBlockSize;
     uint32_t extent_size = format::kDefaultExtentSize;
+    // Format 1 only for tests of vaults made before format 2.
+    uint8_t format_version = format::kFormatVersion;
 };
 
 struct Unlocked {

@@ -109,6 +109,7 @@ public:
     const format::Header& header() const { return header_; }
     const Id128& device() const { return device_; }
     const crypto::SecretBytes& journal_key() const { return journal_key_; }
+    const crypto::SecretBytes& object_key() const { return object_key_; }
     std::mutex& publish_mutex() { return publish_mu_; }
     // Finishes a publish that a crash interrupted (its intent is recorded).
     Status finish_interrupted_publish();
@@ -238,7 +239,7 @@ private:
     format::Header header_;
     crypto::SecretBytes master_;
     Options opts_;
-    crypto::SecretBytes names_key_, tag_key_, fkey_wrap_, local_key_, journal_key_;
+    crypto::SecretBytes names_key_, tag_key_, fkey_wrap_, local_key_, journal_key_, object_key_;
 
     std::mutex mu_;
     std::unique_ptr<index::Index> ix_;

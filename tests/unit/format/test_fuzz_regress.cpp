@@ -135,5 +135,10 @@ TEST_CASE("fuzz corpus: write seeds") {
         for (size_t i = 0; i < len; ++i) in.push_back(static_cast<uint8_t>(i));
         write_file(obj_dir / ("seed-chunk-" + std::to_string(bs + 1) + "-" + std::to_string(len)), in);
     }
-    write_file(obj_dir / "seed-header", object_header(id_of(0x5a)));
+    write_file(obj_dir / "seed-header", object_header(1, id_of(0x5a)));
+    {
+        Bytes v2 = object_header(2, id_of(0x5a));
+        seal_object_header(v2, crypto::SecretBytes::from(Bytes(32, 0x24)), 1);
+        write_file(obj_dir / "seed-header-v2", v2);
+    }
 }

@@ -37,12 +37,13 @@ struct Kat {
 };
 
 // The published known-answer header (docs/format-keys.md, "Test vectors").
-Kat make_kat() {
+Kat make_kat(uint8_t version) {
     testing::FixedRandom fr(1);
     Kat k;
     k.master = crypto::random_key();
     k.recovery = generate_recovery_key();
     Header h;
+    h.version = version;
     h.vault_id = vault_id_for(k.master);
     h.slots.push_back(make_password_slot(k.master, secret("correct horse"), crypto::insecure_test_params()));
     h.slots.push_back(make_recovery_slot(k.master, k.recovery));
@@ -157,7 +158,7 @@ TEST_CASE("header: a newer version or unknown flag is unsupported, with advice")
     auto r = parse_header(bytes);
     REQUIRE_FALSE(r.ok());
     CHECK(r.error().code == Code::unsupported);
-    CHECK(r.error().context == "vault format version 7 is newer than this coffer (1); upgrade coffer");
+    CHECK(r.error().context == "vault format version 7 is newer than this coffer (2); upgrade coffer");
 
     bytes[kOffVersion] = 0;
     CHECK(parse_header(bytes).error().code == Code::unsupported);
@@ -252,30 +253,35 @@ TEST_CASE("header: verify refuses a parsed header that is not the bytes'") {
     CHECK(verify_header(bytes, other, master).error().code == Code::corrupt);
 }
 
-TEST_CASE("header: known-answer vector in docs/format-keys.md") {
-    Kat k = make_kat();
-    std::string want = testing::doc_vector("header_v1");
-    if (want != to_hex(k.header)) MESSAGE("computed header_v1: " << to_hex(k.header));
-    CHECK(want == to_hex(k.header));
-    CHECK(testing::doc_vector("header_v1_master") == to_hex(k.master.span()));
+TEST_CASE("header: known-answer vectors header_v1 and header_v2 in docs/FORMAT.md") {
+    for (uint8_t version : {1, 2}) {
+        CAPTURE(int(version));
+        Kat k = make_kat(version);
+        const std::string name = "header_v" + std::to_string(version);
+        std::string want = testing::doc_vector(name);
+        if (want != to_hex(k.header)) MESSAGE("computed " << name << ": " << to_hex(k.header));
+        CHECK(want == to_hex(k.header));
+        CHECK(testing::doc_vector("header_v1_master") == to_hex(k.master.span()));
 
-    // The published bytes open with the published password and recovery key.
-    auto bytes = from_hex(want);
-    REQUIRE(bytes.ok());
-    auto h = parse_header(*bytes);
-    REQUIRE(h.ok());
-    REQUIRE(h->slots.size() == 2);
-    CHECK(h->epoch == 1);
-    auto m = unwrap_password_slot(h->slots[0], secret("correct horse"));
-    REQUIRE(m.ok());
-    CHECK(crypto::equal(m->span(), k.master.span()));
-    CHECK(verify_header(*bytes, *h, *m).ok());
+        // The published bytes open with the published password and recovery key.
+        auto bytes = from_hex(want);
+        REQUIRE(bytes.ok());
+        auto h = parse_header(*bytes);
+        REQUIRE(h.ok());
+        REQUIRE(h->slots.size() == 2);
+        CHECK(h->epoch == 1);
+        CHECK(h->version == version);
+        auto m = unwrap_password_slot(h->slots[0], secret("correct horse"));
+        REQUIRE(m.ok());
+        CHECK(crypto::equal(m->span(), k.master.span()));
+        CHECK(verify_header(*bytes, *h, *m).ok());
 
-    auto text = from_hex(testing::doc_vector("recovery_key_text"));
-    REQUIRE(text.ok());
-    auto rk = parse_recovery_key(*text);
-    REQUIRE(rk.ok());
-    auto m2 = unwrap_recovery_slot(h->slots[1], *rk);
-    REQUIRE(m2.ok());
-    CHECK(crypto::equal(m2->span(), k.master.span()));
+        auto text = from_hex(testing::doc_vector("recovery_key_text"));
+        REQUIRE(text.ok());
+        auto rk = parse_recovery_key(*text);
+        REQUIRE(rk.ok());
+        auto m2 = unwrap_recovery_slot(h->slots[1], *rk);
+        REQUIRE(m2.ok());
+        CHECK(crypto::equal(m2->span(), k.master.span()));
+    }
 }

@@ -39,8 +39,8 @@ Status open(const crypto::SecretBytes& key, const BlockAad& aad, ByteSpan sealed
 // An object with one chunk of `plain` right after its header.
 struct OneChunk {
     Id128 id = crypto::random_id();
-    Bytes file = object_header(id);
-    uint64_t chunk = kObjectHeaderSize;
+    Bytes file = object_header(1, id);
+    uint64_t chunk = kObjectHeaderSizeV1;
     OneChunk(const crypto::SecretBytes& key, ByteSpan plain, uint32_t epoch = 1, uint32_t bs = B) {
         seal_chunk(key, id, chunk, epoch, bs, plain, file);
     }
@@ -48,34 +48,127 @@ struct OneChunk {
 
 }  // namespace
 
-TEST_CASE("object: header and path") {
+// The object-header MAC key of the tests (any 32 bytes).
+crypto::SecretBytes mac_key(uint8_t salt = 0) {
+    Bytes k(32, static_cast<uint8_t>(0xa0 + salt));
+    return crypto::SecretBytes::from(k);
+}
+
+Result<ObjectHeaderInfo> check(ByteSpan bytes, const Id128& id, uint8_t vault_version = 2, uint8_t salt = 0,
+                               uint32_t epoch = 1) {
+    return check_object_header(bytes, id, vault_version, mac_key(salt), epoch);
+}
+
+TEST_CASE("object: version 1 header and path") {
     Id128 id = Id128::from_hex("abcdef00112233445566778899aabbcc").value();
-    Bytes h = object_header(id);
-    REQUIRE(h.size() == kObjectHeaderSize);
+    Bytes h = object_header(1, id);
+    REQUIRE(h.size() == kObjectHeaderSizeV1);
     CHECK(std::string(h.begin(), h.begin() + 7) == "COFFERO");
     CHECK(h[7] == 1);
     CHECK(std::equal(id.b.begin(), id.b.end(), h.begin() + 8));
-    CHECK(check_object_header(h, id).ok());
+    auto ok = check(h, id, 1);
+    REQUIRE(ok.ok());
+    CHECK(ok->version == 1);
+    CHECK(ok->header_size == 24);
+    CHECK_FALSE(ok->length.has_value());  // version 1 objects carry no length
     CHECK(object_path(id) == "objects/ab/abcdef00112233445566778899aabbcc");
 
     Id128 other = id;
     other.b[15] ^= 1;
-    auto swapped = check_object_header(h, other);
+    auto swapped = check(h, other, 1);
     REQUIRE_FALSE(swapped.ok());
     CHECK(swapped.error().code == Code::corrupt);
 
     for (size_t i = 0; i < h.size(); ++i) {
         Bytes bad = h;
         bad[i] ^= 0x01;
-        auto r = check_object_header(bad, id);
+        auto r = check(bad, id, 1);
         REQUIRE_FALSE(r.ok());
         CHECK(r.error().code == Code::corrupt);  // version 1^1 = 0 is corrupt too
     }
     Bytes newer = h;
-    newer[7] = 2;
-    CHECK(check_object_header(newer, id).error().code == Code::unsupported);
-    for (size_t n = 0; n < h.size(); ++n)
-        CHECK(check_object_header(ByteSpan(h.data(), n), id).error().code == Code::corrupt);
+    newer[7] = 3;
+    CHECK(check(newer, id, 1).error().code == Code::unsupported);
+    for (size_t n = 0; n < h.size(); ++n) CHECK(check(ByteSpan(h.data(), n), id, 1).error().code == Code::corrupt);
+}
+
+TEST_CASE("object: version 2 header authenticates the length") {
+    Id128 id = Id128::from_hex("abcdef00112233445566778899aabbcc").value();
+    CHECK(object_version_for(1) == 1);
+    CHECK(object_version_for(2) == 2);
+    Bytes obj = object_header(2, id);
+    REQUIRE(obj.size() == kObjectHeaderSizeV2);
+    obj.resize(obj.size() + 100, 0x33);  // stands in for the chunks
+    seal_object_header(obj, mac_key(), 1);
+    CHECK(obj[7] == 2);
+    auto ok = check(obj, id);
+    REQUIRE(ok.ok());
+    CHECK(ok->version == 2);
+    CHECK(ok->header_size == 68);
+    REQUIRE(ok->length.has_value());
+    CHECK(*ok->length == obj.size());
+    // Only the header is read: the chunks after it do not matter here.
+    CHECK(check(ByteSpan(obj).first(kObjectHeaderSizeV2), id).ok());
+
+    // Every single-bit change of the header is refused; the version byte
+    // 2^1 = 3 reads as a newer coffer's object.
+    for (size_t i = 0; i < kObjectHeaderSizeV2; ++i) {
+        CAPTURE(i);
+        Bytes bad = obj;
+        bad[i] ^= 0x01;
+        auto r = check(bad, id);
+        REQUIRE_FALSE(r.ok());
+        CHECK(r.error().code == (i == 7 ? Code::unsupported : Code::corrupt));
+    }
+    for (size_t n = 0; n < kObjectHeaderSizeV2; ++n) CHECK(check(ByteSpan(obj.data(), n), id).error().code == Code::corrupt);
+
+    // Another vault's key, another key epoch, another object's name.
+    CHECK(check(obj, id, 2, 1).error().code == Code::corrupt);
+    CHECK(check(obj, id, 2, 0, 2).error().code == Code::corrupt);
+    Id128 other = id;
+    other.b[0] ^= 1;
+    CHECK(check(obj, other).error().code == Code::corrupt);
+
+    // A version 2 object is not accepted by a format 1 vault, and the cloud
+    // cannot downgrade a format 2 vault's object to version 1 (whose length
+    // nobody checks).
+    CHECK(check(obj, id, 1).error().code == Code::corrupt);
+    Bytes down = obj;
+    down[7] = 1;
+    auto r = check(down, id);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().code == Code::corrupt);
+    CHECK(r.error().context.find("object version 1 in a vault of format 2") != std::string::npos);
+    Bytes v1 = object_header(1, id);
+    CHECK(check(v1, id, 2).error().code == Code::corrupt);
+
+    // The MAC covers the length: a header sealed for another length fails.
+    Bytes longer = obj;
+    longer.push_back(0);
+    seal_object_header(longer, mac_key(), 1);
+    Bytes spliced = obj;
+    std::copy(longer.begin() + 24, longer.begin() + 32, spliced.begin() + 24);
+    CHECK(check(spliced, id).error().code == Code::corrupt);
+    auto lr = check(longer, id);
+    REQUIRE(lr.ok());
+    CHECK(*lr->length == obj.size() + 1);
+}
+
+TEST_CASE("object: known-answer vector object_header_v2") {
+    // The header of a 168-byte object (one 100-byte chunk, as chunk_v1 but at
+    // offset 68) with id c5d3…, key epoch 1, MAC key 01 02 … 20.
+    const Id128 id = Id128::from_hex("c5d30a7ce1ec119378c84f487d775a85").value();
+    Bytes obj = object_header(2, id);
+    obj.resize(168, 0);
+    seal_object_header(obj, fixed_key(), 1);
+    const std::string hex = to_hex(ByteSpan(obj).first(kObjectHeaderSizeV2));
+    CHECK_MESSAGE(hex == testing::doc_vector("object_header_v2"), "object_header_v2: " << hex);
+    auto published = from_hex(testing::doc_vector("object_header_v2"));
+    REQUIRE(published.ok());
+    auto info = check_object_header(*published, id, 2, fixed_key(), 1);
+    REQUIRE(info.ok());
+    CHECK(*info->length == 168);
+    CHECK(info->header_size == 68);
 }
 
 TEST_CASE("object: sizes") {
@@ -109,8 +202,8 @@ TEST_CASE("object: chunks at block edges open block by block") {
             CAPTURE(len);
             Bytes plain = pattern(len);
             OneChunk o(key, plain, 4, bs);
-            REQUIRE(o.file.size() == kObjectHeaderSize + sealed_chunk_size(len, bs));
-            CHECK(check_object_header(o.file, o.id).ok());
+            REQUIRE(o.file.size() == kObjectHeaderSizeV1 + sealed_chunk_size(len, bs));
+            CHECK(check(o.file, o.id, 1).ok());
             const uint64_t n = blocks_of(len, bs);
             Bytes back(len);
             for (uint64_t i = 0; i < n; ++i) {
@@ -194,7 +287,7 @@ TEST_CASE("object: known-answer vector chunk_v1") {
     const std::string text = "hello, coffer chunk!";
     REQUIRE(text.size() == 20);
     Bytes out;
-    seal_chunk(fixed_key(), id, kObjectHeaderSize, 1, B, as_bytes(text), out);
+    seal_chunk(fixed_key(), id, kObjectHeaderSizeV1, 1, B, as_bytes(text), out);
     REQUIRE(out.size() == 20 + 2 * 40);
     const std::string hex = to_hex(out);
     CHECK_MESSAGE(hex == testing::doc_vector("chunk_v1"), "object id " << id.hex() << ", chunk_v1: " << hex);
@@ -203,9 +296,9 @@ TEST_CASE("object: known-answer vector chunk_v1") {
     REQUIRE(published.ok());
     REQUIRE(published->size() == 100);
     Bytes back(20);
-    REQUIRE(open_block(fixed_key(), {id, kObjectHeaderSize, 0, false, 1}, ByteSpan(*published).first(56), back.data())
+    REQUIRE(open_block(fixed_key(), {id, kObjectHeaderSizeV1, 0, false, 1}, ByteSpan(*published).first(56), back.data())
                 .ok());
-    REQUIRE(open_block(fixed_key(), {id, kObjectHeaderSize, 1, true, 1}, ByteSpan(*published).subspan(56),
+    REQUIRE(open_block(fixed_key(), {id, kObjectHeaderSizeV1, 1, true, 1}, ByteSpan(*published).subspan(56),
                        back.data() + 16)
                 .ok());
     CHECK(std::string(back.begin(), back.end()) == text);

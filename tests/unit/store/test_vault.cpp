@@ -246,7 +246,8 @@ TEST_CASE("vault: a forged slot or an edited header is corrupt, not a wrong pass
         };
         CHECK(code_after(57, static_cast<uint8_t>((*good)[57] + 1)) == Code::corrupt);  // epoch
         CHECK(code_after(good->size() - 1, static_cast<uint8_t>(~good->back())) == Code::corrupt);  // MAC
-        CHECK(code_after(7, 2) == Code::unsupported);  // version
+        CHECK(code_after(7, 3) == Code::unsupported);  // a newer version
+        CHECK(code_after(7, 1) == Code::corrupt);      // format 1: the MAC covers the version
         CHECK(code_after(12, 1) == Code::unsupported);  // a feature flag
 
         REQUIRE(v->dir().replace(kHeaderFile, ByteSpan(good->data(), good->size() - 10)).ok());

@@ -333,6 +333,104 @@ TEST_CASE("publish: a truncated object is tampered, not pending") {
     CHECK(code_of(fs2->read(l->ino, 0, 0, buf.size(), buf.data())) == Code::corrupt);
 }
 
+namespace {
+// The object files a publish of `f` added.
+std::vector<fs::path> new_objects(CoreFixture& f, const std::function<void()>& publish) {
+    auto before = files_under(f.vault_dir.path / "objects");
+    publish();
+    std::vector<fs::path> out;
+    for (const auto& o : files_under(f.vault_dir.path / "objects"))
+        if (!before.count(o)) out.push_back(f.vault_dir.path / "objects" / o);
+    return out;
+}
+
+void append_byte(const fs::path& p) {
+    std::ofstream(p, std::ios::binary | std::ios::app).put('\x5a');
+}
+}  // namespace
+
+TEST_CASE("publish: bytes appended to an object (format 2) make its files tampered") {
+    CoreFixture f;
+    REQUIRE(f.header.version == 2);
+    Ino big = f.mkfile(kRootIno, "big.bin");
+    f.write_at(big, 0, big_content(2 * MiB, 3));
+    Ino s1 = f.mkfile(kRootIno, "s1.txt");
+    f.write_at(s1, 0, bytes_of("small one"));
+    Ino s2 = f.mkfile(kRootIno, "s2.txt");
+    f.write_at(s2, 0, bytes_of("small two"));
+    auto objs = new_objects(f, [&] { f.publish(); });
+    REQUIRE(objs.size() == 2);  // big.bin alone, the small files in a pack
+    for (const auto& p : objs) {
+        auto bytes = f.vault->dir().read(fs::relative(p, f.vault_dir.path).string());
+        REQUIRE(bytes.ok());
+        CHECK((*bytes)[7] == 2);
+        CHECK(fs::file_size(p) > format::kObjectHeaderSizeV2);
+    }
+    CHECK(run_fsck(f).clean());
+    // Pad the pack: both small files fail, the big one still reads.
+    fs::path pack = fs::file_size(objs[0]) < fs::file_size(objs[1]) ? objs[0] : objs[1];
+    append_byte(pack);
+    auto r = run_fsck(f);
+    CHECK(r.pending.empty());
+    REQUIRE(r.tampered.size() == 2);
+    std::string all = r.tampered[0] + r.tampered[1];
+    CHECK(all.find("s1.txt") != std::string::npos);
+    CHECK(all.find("s2.txt") != std::string::npos);
+    CHECK(all.find("its header says") != std::string::npos);
+    TempDir s;
+    auto fs2 = f.open_fs(s.str());
+    Bytes buf(2 * MiB);
+    for (const char* name : {"s1.txt", "s2.txt"}) {
+        auto l = fs2->lookup(kRootIno, name);
+        REQUIRE(l.ok());
+        CHECK(code_of(fs2->read(l->ino, 0, 0, buf.size(), buf.data())) == Code::corrupt);
+    }
+    auto l = fs2->lookup(kRootIno, "big.bin");
+    REQUIRE(l.ok());
+    auto n = fs2->read(l->ino, 0, 0, buf.size(), buf.data());
+    REQUIRE(n.ok());
+    CHECK(*n == 2 * MiB);
+    CHECK(Bytes(buf.begin(), buf.end()) == big_content(2 * MiB, 3));
+}
+
+TEST_CASE("publish: a format 1 vault keeps version 1 objects, reads them and stays format 1") {
+    CoreFixture f(1);
+    REQUIRE(f.header.version == 1);
+    Ino a = f.mkfile(kRootIno, "a.txt");
+    f.write_at(a, 0, bytes_of("written into a format 1 vault"));
+    auto objs = new_objects(f, [&] { f.publish(); });
+    REQUIRE(objs.size() == 1);
+    auto bytes = f.vault->dir().read(fs::relative(objs[0], f.vault_dir.path).string());
+    REQUIRE(bytes.ok());
+    CHECK((*bytes)[7] == 1);
+    CHECK(bytes->size() == format::kObjectHeaderSizeV1 + format::sealed_chunk_size(29, f.header.block_size));
+    CHECK(run_fsck(f).clean());
+    auto peek = f.vault->peek_header();
+    REQUIRE(peek.ok());
+    CHECK(peek->version == 1);
+    {
+        TempDir s;
+        auto fs2 = f.open_fs(s.str());
+        auto l = fs2->lookup(kRootIno, "a.txt");
+        REQUIRE(l.ok());
+        Bytes buf(64);
+        auto n = fs2->read(l->ino, 0, 0, buf.size(), buf.data());
+        REQUIRE(n.ok());
+        CHECK(std::string(buf.begin(), buf.begin() + *n) == "written into a format 1 vault");
+    }
+    // The documented limit of format 1: bytes appended past the last chunk
+    // are not noticed (no file reads them).
+    append_byte(objs[0]);
+    CHECK(run_fsck(f).clean());
+    // A version 2 object does not belong in a format 1 vault.
+    auto v2 = *bytes;
+    v2[7] = 2;
+    std::ofstream(objs[0], std::ios::binary | std::ios::trunc).write(reinterpret_cast<const char*>(v2.data()),
+                                                                    static_cast<std::streamsize>(v2.size()));
+    auto r = run_fsck(f);
+    CHECK(r.tampered.size() == 1);
+}
+
 TEST_CASE("publish: a new device reads content written while the first device publishes again") {
     CoreFixture f;
     Ino a = f.mkfile(kRootIno, "a");

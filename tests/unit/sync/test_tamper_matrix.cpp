@@ -210,13 +210,14 @@ void record_layout(Reference& r, const std::map<std::string, vfs::Ino>& inos) {
         }
     }
     // Every object file is referenced, and its chunks tile it exactly from
-    // byte 24 on (the matrix relies on knowing whose bytes each byte is).
+    // byte 68 on, after the format 2 header (the matrix relies on knowing
+    // whose bytes each byte is).
     auto listed = files_under(r.vault / "objects");
     REQUIRE(listed.size() == by_rel.size());
     for (auto& [rel, o] : by_rel) {
         std::sort(o.chunks.begin(), o.chunks.end(), [](auto& a, auto& b) { return a.offset < b.offset; });
         o.size = fs::file_size(r.vault / rel);
-        uint64_t at = format::kObjectHeaderSize;
+        uint64_t at = format::kObjectHeaderSizeV2;
         for (const auto& ch : o.chunks) {
             REQUIRE(ch.offset == at);
             at += ch.sealed;
@@ -697,9 +698,17 @@ std::vector<Case> header_cases(Reference& ref) {
         }
     }
     {
-        Case c = base("version set to 2 (a newer coffer)");
-        c.mutate = set_at(rel, 7, 2);
+        Case c = base("version set to 3 (a newer coffer)");
+        c.mutate = set_at(rel, 7, 3);
         c.unlock = {{Cred::password, {Code::unsupported}}, {Cred::recovery, {Code::unsupported}}};
+        out.push_back(c);
+    }
+    {
+        // Format 1 would read objects without their length; the MAC covers
+        // the version byte, so the cloud cannot make the vault format 1.
+        Case c = base("version set to 1 (a downgrade to the format without object lengths)");
+        c.mutate = set_at(rel, 7, 1);
+        c.unlock = {{Cred::password, {Code::corrupt}}, {Cred::recovery, {Code::corrupt}}};
         out.push_back(c);
     }
     const std::set<Code> corrupt{Code::corrupt};
@@ -795,9 +804,11 @@ std::vector<Case> object_cases(Reference& ref) {
             const char* name;
             uint64_t off, len;
         };
-        // The object header: not authenticated by itself; its id is checked
-        // against the file name and is in every block's AAD.
-        for (F f : {F{"header magic", 0, 6}, F{"header kind", 6, 1}, F{"header version", 7, 1}, F{"header id", 8, 16}})
+        // The object header (format 2): its id is checked against the file
+        // name and is in every block's AAD; the length and key epoch are
+        // under the header's MAC. Any change fails every file in the object.
+        for (F f : {F{"header magic", 0, 6}, F{"header kind", 6, 1}, F{"header id", 8, 16},
+                    F{"header length", 24, 8}, F{"header key epoch", 32, 4}, F{"header MAC", 36, 32}})
             for (uint64_t pos : positions(f.off, f.len)) {
                 Case c = base(std::string(f.name) + " " + pos_label(pos, f.off, f.len) + " ^01");
                 c.mutate = flip_at(o.rel, pos);
@@ -805,9 +816,22 @@ std::vector<Case> object_cases(Reference& ref) {
                 out.push_back(c);
             }
         {
-            Case c = base("header version set to 2 (a newer coffer)");
-            c.mutate = set_at(o.rel, 7, 2);
+            Case c = base("header version set to 3 (a newer coffer)");
+            c.mutate = set_at(o.rel, 7, 3);
             damaged(c, o.all(Code::unsupported));
+            out.push_back(c);
+        }
+        {
+            // Version 1 objects carry no length; a format 2 vault refuses one.
+            Case c = base("header version set to 1 (a downgrade to the format without a length)");
+            c.mutate = set_at(o.rel, 7, 1);
+            damaged(c, o.all(Code::corrupt));
+            out.push_back(c);
+        }
+        {
+            Case c = base("header version set to 0");
+            c.mutate = set_at(o.rel, 7, 0);
+            damaged(c, o.all(Code::corrupt));
             out.push_back(c);
         }
         // Every chunk: its first, middle and last block; in each the nonce,
@@ -831,13 +855,9 @@ std::vector<Case> object_cases(Reference& ref) {
                     }
             }
         }
-        // Truncations: every chunk that does not fit any more is damaged.
-        auto cut_damage = [&](uint64_t size) {
-            std::map<std::string, Code> m;
-            for (const auto& ch : o.chunks)
-                if (size < format::kObjectHeaderSize || ch.offset + ch.sealed > size) m[ch.file] = Code::corrupt;
-            return m;
-        };
+        // Truncations: the object no longer has the length its header
+        // states, so every file with a chunk in it fails, also those whose
+        // chunks are still whole.
         const ChunkInfo& mid = o.chunks[o.chunks.size() / 2];
         uint64_t mid_n = (mid.plain_len + B - 1) / B, mid_j = mid_n / 2;
         uint64_t mid_cut = mid.offset + mid_j * (B + 40) + 24 + std::min<uint64_t>(B, mid.plain_len - mid_j * B) / 2;
@@ -848,23 +868,21 @@ std::vector<Case> object_cases(Reference& ref) {
             std::string what;
             uint64_t size;
         };
-        for (const Cut& cut : {Cut{"truncate to 0", 0}, Cut{"truncate to the 24-byte header", 24},
+        for (const Cut& cut : {Cut{"truncate to 0", 0}, Cut{"truncate to the 68-byte header", 68},
                                Cut{"truncate by one byte", o.size - 1},
                                Cut{"truncate mid-block (" + mid.file + " block " + std::to_string(mid_j) + ")", mid_cut},
                                Cut{"truncate at a block boundary (drop the last block)", o.size - last_block}}) {
             Case c = base(cut.what);
             c.mutate = truncate_to(o.rel, cut.size);
-            damaged(c, cut_damage(cut.size));
+            damaged(c, o.all(Code::corrupt));
             out.push_back(c);
         }
-        // Extensions: nothing past the last chunk is ever read; format v1
-        // objects carry no length, so appended bytes cannot be noticed, and
-        // they cannot change a byte any file reads.
+        // Extensions: nothing past the last chunk is ever read, but the
+        // length in the header no longer fits.
         for (uint64_t n : {uint64_t(1), B + 40}) {
             Case c = base("extend by " + std::to_string(n) + " byte(s) of garbage");
             c.mutate = extend_by(o.rel, n);
-            damaged(c, {});
-            c.note = "not detectable in format v1 (objects carry no length); harmless: every file reads its bytes";
+            damaged(c, o.all(Code::corrupt));
             out.push_back(c);
         }
         {

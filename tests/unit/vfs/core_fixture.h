@@ -38,10 +38,11 @@ struct VaultEnv {
     format::Header header;
     crypto::SecretBytes master;
 
-    VaultEnv() {
+    explicit VaultEnv(uint8_t format_version = format::kFormatVersion) {
         crypto::init();
         store::CreateOptions o;
         o.pw_params = crypto::insecure_test_params();
+        o.format_version = format_version;
         auto pw = crypto::SecretBytes::from(as_bytes("test password"));
         auto rk = store::Vault::create(vault_dir.str(), pw, o);
         REQUIRE_MESSAGE(rk.ok(), (rk.ok() ? "" : rk.error().message()));
@@ -73,7 +74,9 @@ struct CoreFixture : VaultEnv {
     std::unique_ptr<vfs::Filesystem> fs;
     vfs::Ctx ctx{1000, 1000, 022};
 
-    CoreFixture() { fs = open_fs(state_dir.str()); }
+    explicit CoreFixture(uint8_t format_version = format::kFormatVersion) : VaultEnv(format_version) {
+        fs = open_fs(state_dir.str());
+    }
     vfs::Core& core() { return *dynamic_cast<vfs::Core*>(fs.get()); }
 
     vfs::Ino mkdir(vfs::Ino parent, std::string_view name, uint32_t mode = 0755) {

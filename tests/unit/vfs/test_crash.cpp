@@ -202,8 +202,12 @@ std::string read_tree(vfs::Core& core, Tree& out, std::map<std::string, vfs::Ino
 }
 
 // Every file under objects/ and journal/ is complete: objects have a valid
-// header naming them, segments authenticate.
-std::string check_vault_files(store::Vault& vault, const crypto::SecretBytes& journal_key) {
+// header naming them (and, from vault format 2, the length it states),
+// segments authenticate.
+std::string check_vault_files(store::Vault& vault, const store::Unlocked& u) {
+    const crypto::SecretBytes journal_key = crypto::derive(u.master, crypto::Subkey::journal);
+    const crypto::SecretBytes object_key = crypto::derive(u.master, crypto::Subkey::object_header);
+    const format::Header& h = u.header;
     auto prefixes = vault.dir().list("objects");
     if (!prefixes.ok()) return "list objects: " + prefixes.error().message();
     for (const auto& p : *prefixes) {
@@ -213,8 +217,9 @@ std::string check_vault_files(store::Vault& vault, const crypto::SecretBytes& jo
             auto id = Id128::from_hex(n);
             if (!id.ok()) return "stray file objects/" + p + "/" + n;
             auto bytes = vault.dir().read("objects/" + p + "/" + n);
-            if (!bytes.ok() || bytes->size() < format::kObjectHeaderSize ||
-                !format::check_object_header(ByteSpan(bytes->data(), format::kObjectHeaderSize), *id).ok())
+            if (!bytes.ok()) return "read objects/" + p + "/" + n;
+            auto info = format::check_object_header(*bytes, *id, h.version, object_key, h.key_epoch);
+            if (!info.ok() || (info->length && *info->length != bytes->size()))
                 return "half-written object objects/" + p + "/" + n;
         }
     }
@@ -584,7 +589,7 @@ private:
         }
         auto p = sync::publish(*core_);
         if (!p.ok()) return "publish after the crash: " + p.error().message();
-        err = check_vault_files(*vault_, core_->journal_key());
+        err = check_vault_files(*vault_, unlocked_);
         if (!err.empty()) return err;
         auto report = sync::fsck(*vault_, unlocked_.header, unlocked_.master);
         if (!report.ok()) return "fsck: " + report.error().message();
@@ -757,7 +762,7 @@ std::string publish_killed_at(std::optional<uint64_t> kill_after, std::optional<
     fault.crash(keep_seed);
 
     // Nothing half-written under objects/ or journal/ (a tmp file may be left in tmp/).
-    err = check_vault_files(*vault, journal_key);
+    err = check_vault_files(*vault, *u);
     if (!err.empty()) return "after the crash: " + err;
     // The recorded intent, read before anything finishes it.
     std::optional<std::pair<uint64_t, Bytes>> intent;
@@ -791,7 +796,7 @@ std::string publish_killed_at(std::optional<uint64_t> kill_after, std::optional<
     }
     auto third = sync::publish(*core);
     if (!third.ok() || third->ops != 0) return "a publish after the recovery still found work to do";
-    err = check_vault_files(*vault, journal_key);
+    err = check_vault_files(*vault, *u);
     if (!err.empty()) return err;
     auto report = sync::fsck(*vault, u->header, u->master);
     if (!report.ok()) return "fsck: " + report.error().message();
