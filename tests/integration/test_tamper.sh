@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Tampering by the cloud: a flipped byte in one file's object gives EIO on
-# that file only (never wrong plaintext), the daemon log names the file and
+# that file only (never wrong plaintext), and so does a truncated or padded
+# object (its header states its length); the daemon log names the file and
 # says "tampered", `coffer fsck` exits 11; a deleted object gives EIO
 # ("pending": it may not have arrived yet) and fsck exits 16; a damaged
 # journal segment is refused. Each case mounts with a fresh --state (a new
@@ -90,6 +91,21 @@ mount_fresh || fatal "mount (fresh state) with a truncated object"
 check_fails "cat of the file with a truncated object fails" timeout 60 cat "$MNT/victim-file.bin"
 assert_file_eq "$T/good.ref" "$MNT/good-file.bin" "the other file still reads fine"
 coffer_unmount || fail "coffer unmount exit $?"
+
+# ---------------------------------------------------------------- extended object
+log "append bytes to the victim's object (its header states its length)"
+cp -p "$T/victim.orig" "$CLOUD/$victim"
+printf 'padding' >>"$CLOUD/$victim"
+assert_fails_with "$EX_CORRUPT" coffer fsck "$CLOUD" --password-file "$PW"
+assert_match 'victim-file.bin' "$LAST_OUTPUT" "fsck names the file whose object was padded"
+mount_fresh || fatal "mount (fresh state) with an extended object"
+out=$(timeout 60 cat "$MNT/victim-file.bin" 2>&1 >/dev/null); rc=$?
+check_fails "cat of the file with an extended object fails" test "$rc" -eq 0
+assert_match 'Input/output error' "$out" "the error is EIO"
+assert_file_eq "$T/good.ref" "$MNT/good-file.bin" "the other file still reads fine"
+coffer_unmount || fail "coffer unmount exit $?"
+check "the daemon log says tampered and gives the lengths" \
+    bash -c "grep -i tampered '$STATE/coffer.log' | grep -q 'its header says'"
 
 # ---------------------------------------------------------------- swapped objects
 log "swap the victim's object with another object"
