@@ -195,6 +195,9 @@ Result<uint64_t> Index::node_count() {
 Result<std::vector<Ino>> Index::regular_files() {
     return all_inos(db_->cached("SELECT ino FROM nodes WHERE (mode & 61440) = 32768 ORDER BY ino"));
 }
+Result<std::vector<Ino>> Index::inos_with_xattrs() {
+    return all_inos(db_->cached("SELECT DISTINCT ino FROM xattrs"));
+}
 Result<std::vector<Id128>> Index::referenced_objects() {
     std::vector<Id128> out;
     Stmt& s = db_->cached("SELECT DISTINCT object FROM extents");

@@ -197,6 +197,7 @@ Status Core::apply_op(const format::Op& op) {
         x.name_sealed = crypto::seal(names_key_, as_bytes(sx->name), aad::xattr_name(sx->node));
         x.value_sealed = crypto::seal(names_key_, sx->value, aad::xattr_value(sx->node));
         COFFER_TRY(ix_->put_xattr(n.ino, x));
+        mark_xattrs(n.ino);
         n.ctime = t;
         return ix_->update_node(n);
     }

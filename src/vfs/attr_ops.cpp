@@ -1,4 +1,5 @@
 // Attributes, symlinks, xattrs, statfs.
+#include <algorithm>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/xattr.h>
@@ -203,9 +204,25 @@ Status Core::setxattr(Ino ino, std::string_view name, ByteSpan value, int flags)
     return scope.commit();
 }
 
+void Core::mark_xattrs(Ino ino) {
+    std::lock_guard lk(xattr_bits_mu_);
+    const size_t word = static_cast<size_t>(ino / 64);
+    if (word >= xattr_bits_.size()) xattr_bits_.resize(std::max(word + 1, xattr_bits_.size() * 2), 0);
+    xattr_bits_[word] |= uint64_t{1} << (ino % 64);
+}
+
+bool Core::may_have_xattrs(Ino ino) const {
+    std::lock_guard lk(xattr_bits_mu_);
+    const size_t word = static_cast<size_t>(ino / 64);
+    return word < xattr_bits_.size() && (xattr_bits_[word] >> (ino % 64) & 1) != 0;
+}
+
+// Not known to have xattrs: ENODATA without mu_ or the index (an inode the
+// kernel asks about exists; an unknown number also gets ENODATA here).
 Result<Bytes> Core::getxattr(Ino ino, std::string_view name) {
-    std::lock_guard lk(mu_);
     if (unsupported_xattr(name)) return Error{Code::invalid, EOPNOTSUPP, "xattr not supported"};
+    if (!may_have_xattrs(ino)) return make_error(Code::no_data, "no such xattr");
+    std::lock_guard lk(mu_);
     COFFER_ASSIGN(NodeRow n, node_locked(ino));
     COFFER_ASSIGN(auto x, ix_->xattr(ino, tag_for(n.gid, name)));
     if (!x) return make_error(Code::no_data, "no such xattr");

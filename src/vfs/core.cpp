@@ -125,6 +125,9 @@ Status Core::start() {
     COFFER_ASSIGN(auto orphans, ix_->orphan_nodes());
     for (auto o : orphans) COFFER_TRY(ix_->delete_node(o));
 
+    COFFER_ASSIGN(auto with_xattrs, ix_->inos_with_xattrs());
+    for (Ino ino : with_xattrs) mark_xattrs(ino);
+
     COFFER_ASSIGN(int64_t log_id, ix_->meta_int("log", 0));
     COFFER_TRY(open_log(static_cast<uint64_t>(log_id + 1)));
     COFFER_TRY(ix_->set_meta_int("log", static_cast<int64_t>(log_.id)));

@@ -105,6 +105,7 @@ public:
     Status put_xattr(Ino ino, const XattrRow& x);
     Status delete_xattr(Ino ino, ByteSpan tag);
     Result<std::vector<XattrRow>> xattrs(Ino ino);
+    Result<std::vector<Ino>> inos_with_xattrs();
 
     // ---- published extents
     Result<std::vector<format::ExtentRef>> extents(Ino ino, uint64_t first_idx, uint64_t last_idx);

@@ -278,6 +278,15 @@ private:
     std::mutex obj_mu_;
     std::unordered_map<std::string, std::shared_ptr<UniqueFd>> objects_;
 
+    // One bit per inode number that may have xattrs: set when one is stored,
+    // never cleared while mounted (inode numbers are not reused). The kernel
+    // asks for security.capability before every write to a file; for a file
+    // with no xattrs that is answered from here, without mu_ or the index.
+    void mark_xattrs(Ino ino);
+    bool may_have_xattrs(Ino ino) const;
+    mutable std::mutex xattr_bits_mu_;
+    std::vector<uint64_t> xattr_bits_;
+
     std::mutex publish_mu_;
     std::mutex commit_mu_;
     std::condition_variable commit_cv_;

@@ -617,6 +617,44 @@ TEST_CASE("core: xattrs with create/replace flags, ENODATA, list, remove") {
     CHECK(code_of(f.fs->listxattr(31337)) == Code::not_found);
 }
 
+TEST_CASE("core: xattrs are found after a remount and on a new device (files without any answer at once)") {
+    CoreFixture f;
+    std::vector<Ino> files;
+    // Inode numbers past the first words of the "may have xattrs" bits.
+    for (int i = 0; i < 200; ++i) files.push_back(f.mkfile(kRootIno, "f" + std::to_string(i)));
+    for (int i : {0, 63, 64, 130, 199}) REQUIRE(f.fs->setxattr(files[i], "security.capability", as_bytes("cap"), 0).ok());
+    auto check_all = [&](vfs::Filesystem& fs) {
+        int with = 0;
+        for (int i = 0; i < 200; ++i) {
+            auto l = fs.lookup(kRootIno, "f" + std::to_string(i));
+            REQUIRE(l.ok());
+            auto v = fs.getxattr(l->ino, "security.capability");
+            if (i == 0 || i == 63 || i == 64 || i == 130 || i == 199) {
+                REQUIRE(v.ok());
+                CHECK(*v == bytes_of("cap"));
+                ++with;
+            } else {
+                CHECK(code_of(v) == Code::no_data);
+            }
+        }
+        CHECK(with == 5);
+    };
+    check_all(*f.fs);
+    f.publish();
+    f.fs.reset();
+    f.fs = f.open_fs(f.state_dir.str());  // the bits come back from the index
+    check_all(*f.fs);
+    TempDir other;
+    auto fs2 = f.open_fs(other.str());  // a new device: from the journal
+    check_all(*fs2);
+    // Set later, on a file that had none: seen at once.
+    auto l = fs2->lookup(kRootIno, "f5");
+    REQUIRE(l.ok());
+    CHECK(code_of(fs2->getxattr(l->ino, "user.late")) == Code::no_data);
+    REQUIRE(fs2->setxattr(l->ino, "user.late", as_bytes("x"), 0).ok());
+    CHECK(*fs2->getxattr(l->ino, "user.late") == bytes_of("x"));
+}
+
 TEST_CASE("core: readdir resumes at the offset where the filler stopped") {
     CoreFixture f;
     std::set<std::string> expect;
