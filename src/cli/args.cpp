@@ -3,6 +3,9 @@
 
 #include <CLI/CLI.hpp>
 
+#include <cctype>
+#include <cerrno>
+#include <cstdlib>
 #include <sstream>
 
 namespace coffer::cli {
@@ -37,6 +40,14 @@ Status apply_mount_options(const std::string& value, Args& a) {
             a.writeback_cache = true;
         } else if (item == "no_writeback_cache") {
             a.writeback_cache = false;
+        } else if (item.starts_with("read_ahead_kb=")) {
+            std::string v = item.substr(14);
+            char* end = nullptr;
+            errno = 0;
+            unsigned long kb = v.empty() ? 0 : std::strtoul(v.c_str(), &end, 10);
+            if (v.empty() || *end != '\0' || errno != 0 || kb > 65536 || !std::isdigit(static_cast<unsigned char>(v[0])))
+                return make_error(Code::usage, "-o " + item + ": read_ahead_kb takes a number of KiB from 0 to 65536");
+            a.read_ahead_kb = static_cast<unsigned>(kb);
         } else if (item.starts_with("fsname=") || item.starts_with("subtype=")) {
             return make_error(Code::usage, "-o " + item + ": coffer sets this option itself");
         } else {

@@ -127,7 +127,9 @@ void op_init(void* userdata, fuse_conn_info* conn) {
     }
     ctx.fs->set_kernel_owns_file_times(ctx.writeback);
     conn->max_write = kMaxWrite;
-    conn->max_readahead = kMaxReadahead;
+    // The kernel takes the smaller of this and the read-ahead the mount has
+    // when it reads the reply, which may be after Session::mount raised it.
+    conn->max_readahead = ctx.read_ahead_kb != 0 ? ctx.read_ahead_kb * 1024 : kMaxReadahead;
 }
 
 void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {

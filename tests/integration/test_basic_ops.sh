@@ -11,6 +11,14 @@ coffer_mount -o allow_other || fatal "coffer mount"
 require_mounted
 M=$MNT
 
+log "read-ahead of the mount (-o read_ahead_kb, 2048 KiB by default)"
+bdi=/sys/class/bdi/$(mountpoint -d "$M")
+if [ -w "$bdi/read_ahead_kb" ]; then
+    assert_eq 2048 "$(cat "$bdi/read_ahead_kb")" "the daemon set the mount's read-ahead to 2 MiB"
+else
+    log "skipped: $bdi/read_ahead_kb is not writable here"
+fi
+
 # ------------------------------------------------------------ files
 log "create / read / write / append / truncate"
 printf 'hello\n' >"$M/a.txt"

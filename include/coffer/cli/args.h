@@ -47,6 +47,7 @@ struct Args {
     bool allow_other = false; // -o allow_other
     bool debug = false;       // -o debug: libfuse's request trace (with --foreground)
     bool writeback_cache = true;  // -o [no_]writeback_cache: the kernel caches writes (see CLI-SPEC.md)
+    std::optional<unsigned> read_ahead_kb;  // -o read_ahead_kb=N (unset: fuse::kDefaultReadAheadKb; 0: the kernel's)
     std::vector<std::string> fuse_options;  // the rest of -o, split on commas
 };
 

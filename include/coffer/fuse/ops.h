@@ -15,6 +15,7 @@ struct OpsContext {
     vfs::Filesystem* fs = nullptr;
     bool read_only = false;
     bool writeback_allowed = false;  // SessionOptions::writeback_cache
+    unsigned read_ahead_kb = 0;      // SessionOptions::read_ahead_kb
     // Set at init when the kernel caches writes (FUSE_CAP_WRITEBACK_CACHE):
     // then the kernel owns size, mtime and O_APPEND positions of open files.
     bool writeback = false;

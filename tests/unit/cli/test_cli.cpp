@@ -16,6 +16,7 @@
 #include "coffer/cli/secrets.h"
 #include "coffer/crypto/crypto.h"
 #include "coffer/format/slots.h"
+#include "coffer/fuse/session.h"
 
 using namespace coffer;
 using namespace coffer::cli;
@@ -120,6 +121,42 @@ TEST_CASE("parse: -o options split on commas; -o takes one value and not the pos
     p = parse({"mount", "V", "M", "-o", "fsname=evil"});
     CHECK_FALSE(p.args);
     CHECK(p.exit_code == kExitUsage);
+}
+
+TEST_CASE("parse: -o read_ahead_kb takes KiB from 0 to 65536") {
+    auto p = parse({"mount", "V", "M"});
+    REQUIRE(p.args);
+    CHECK_FALSE(p.args->read_ahead_kb.has_value());  // the session's default
+    p = parse({"mount", "V", "M", "-o", "read_ahead_kb=4096,allow_other"});
+    REQUIRE(p.args);
+    REQUIRE(p.args->read_ahead_kb.has_value());
+    CHECK(*p.args->read_ahead_kb == 4096);
+    CHECK(p.args->fuse_options.empty());  // not passed on to libfuse
+    p = parse({"mount", "V", "M", "-o", "read_ahead_kb=0"});
+    REQUIRE(p.args);
+    CHECK(*p.args->read_ahead_kb == 0);
+    for (const char* bad : {"read_ahead_kb=", "read_ahead_kb=-1", "read_ahead_kb=12k", "read_ahead_kb=65537",
+                            "read_ahead_kb= 5", "read_ahead_kb=99999999999999999999"}) {
+        CAPTURE(bad);
+        auto b = parse({"mount", "V", "M", "-o", bad});
+        CHECK_FALSE(b.args);
+        CHECK(b.exit_code == kExitUsage);
+    }
+}
+
+TEST_CASE("mount_device: the device of a mount point in /proc/self/mountinfo") {
+    const std::string info =
+        "22 1 259:2 / / rw,relatime shared:1 - ext4 /dev/root rw\n"
+        "40 22 0:51 / /mnt/a\\040b rw,nosuid,nodev shared:20 - fuse.coffer coffer:/v rw,user_id=0\n"
+        "41 22 0:52 / /mnt/ab rw - fuse.coffer coffer:/w rw\n"
+        "42 40 0:53 / /mnt/a\\040b rw - fuse.coffer coffer:/x rw\n"
+        "broken line\n";
+    CHECK(fuse::mount_device(info, "/mnt/ab") == "0:52");
+    CHECK(fuse::mount_device(info, "/mnt/a b") == "0:53");  // escaped space; the last mount on top wins
+    CHECK(fuse::mount_device(info, "/") == "259:2");
+    CHECK(fuse::mount_device(info, "/mnt/a").empty());
+    CHECK(fuse::mount_device(info, "/mnt/a\\040b").empty());  // paths are compared unescaped
+    CHECK(fuse::mount_device("", "/mnt/ab").empty());
 }
 
 TEST_CASE("parse: usage errors exit 2, help exits 0") {
