@@ -1,4 +1,4 @@
-// coffer.vault encoding. Layout tables: docs/format-keys.md.
+// coffer.vault encoding. Layout tables: docs/FORMAT.md.
 #include "coffer/format/header.h"
 
 #include <algorithm>

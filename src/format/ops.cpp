@@ -1,5 +1,5 @@
 // Journal operations: type u8 | hlc u64 | payload (u32 length + bytes).
-// Layout and limits: docs/format-content.md, "Journal operations".
+// Layout and limits: docs/FORMAT.md, "Journal operations".
 //
 // Each op's field order is written down once, in `fields()`, and walked by
 // both the writer and the reader, so encoder and parser cannot drift apart.

@@ -1,4 +1,4 @@
-// Journal segment files. Layout: docs/format-content.md, "Journal segments".
+// Journal segment files. Layout: docs/FORMAT.md, "Journal segments".
 //
 //   prefix (64 bytes, the AEAD's associated data)
 //     "COFFER" 'J' version device(16) seq(u64) prev(32)

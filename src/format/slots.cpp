@@ -1,4 +1,4 @@
-// Key slots and the recovery key text. Layouts: docs/format-keys.md.
+// Key slots and the recovery key text. Layouts: docs/FORMAT.md.
 #include "coffer/format/slots.h"
 
 #include <stdexcept>

@@ -11,7 +11,7 @@ namespace {
 
 crypto::SecretBytes secret(std::string_view s) { return crypto::SecretBytes::from(as_bytes(s)); }
 
-// Byte offsets of coffer.vault (docs/format-keys.md).
+// Byte offsets of coffer.vault (docs/FORMAT.md).
 constexpr size_t kOffKind = 6, kOffVersion = 7, kOffBodyLen = 8, kOffFlags = 12, kOffVaultId = 16,
                  kOffCipher = 48, kOffBlock = 49, kOffExtent = 53, kOffEpoch = 57, kOffKeyEpoch = 65,
                  kOffSlotCount = 69, kOffSlots = 71;
@@ -36,7 +36,7 @@ struct Kat {
     Bytes header;
 };
 
-// The published known-answer header (docs/format-keys.md, "Test vectors").
+// The published known-answer header (docs/FORMAT.md, "Test vectors").
 Kat make_kat(uint8_t version) {
     testing::FixedRandom fr(1);
     Kat k;

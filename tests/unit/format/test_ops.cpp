@@ -217,7 +217,7 @@ TEST_CASE("ops: a payload length past the end is corrupt") {
     CHECK(error_of(enc).code == Code::corrupt);
 }
 
-TEST_CASE("ops: encoded sizes match docs/format-content.md") {
+TEST_CASE("ops: encoded sizes match docs/FORMAT.md") {
     const Id128 a = id_of(1), b = id_of(2);
     auto size = [](OpBody body) { return encode_op({1, std::move(body)}).size(); };
     CHECK(size(OpCreate{a, b, "a.txt", 0100644, 0, 0, 0, {}, ""}) == 97 + 5);

@@ -70,7 +70,7 @@ Bytes seal_body(const crypto::SecretBytes& key, ByteSpan prefix_from, ByteSpan b
     return out;
 }
 
-// The known-answer segment published in docs/format-content.md.
+// The known-answer segment published in docs/FORMAT.md.
 Segment vector_segment() {
     Segment s;
     s.device = crypto::random_id();

@@ -236,7 +236,7 @@ TEST_CASE("recovery key text: wrong length names the count") {
     CHECK(parse_recovery_key({}).error().context == "recovery key has 0 characters, expected 40");
 }
 
-TEST_CASE("recovery key text: known-answer vector in docs/format-keys.md") {
+TEST_CASE("recovery key text: known-answer vector in docs/FORMAT.md") {
     testing::FixedRandom fr(1);
     (void)crypto::random_key();  // the header vector's master key comes first
     crypto::SecretBytes rk = generate_recovery_key();
