@@ -518,6 +518,20 @@ Status Index::pending_ops(int64_t upto, const std::function<void(int64_t, ByteSp
 Status Index::delete_pending_upto(int64_t seq) {
     return db_->cached("DELETE FROM pending_ops WHERE seq<=?").bind(1, seq).exec();
 }
+Result<std::optional<std::pair<int64_t, Bytes>>> Index::last_pending() {
+    Stmt& s = db_->cached("SELECT seq, op FROM pending_ops ORDER BY seq DESC LIMIT 1");
+    COFFER_ASSIGN(bool row, s.step());
+    std::optional<std::pair<int64_t, Bytes>> out;
+    if (row) out.emplace(s.col_int(0), copy(s.col_blob(1)));
+    s.reset();
+    return out;
+}
+Status Index::replace_pending(int64_t seq, ByteSpan sealed_op) {
+    COFFER_TRY(db_->cached("UPDATE pending_ops SET op=? WHERE seq=?").bind(1, sealed_op).bind(2, seq).exec());
+    if (sqlite3_changes(db_->raw()) != 1)
+        return make_error(Code::internal, "pending operation " + std::to_string(seq) + " is not there to replace");
+    return {};
+}
 Result<uint64_t> Index::pending_count() {
     Stmt& s = db_->cached("SELECT count(*) FROM pending_ops");
     COFFER_ASSIGN(bool row, s.step());

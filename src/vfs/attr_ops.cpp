@@ -124,7 +124,16 @@ Result<Attr> Core::setattr(Ino ino, const SetAttrReq& req, const Ctx& ctx) {
             op.times.ctime_ns = from_ts(*req.ctime);
         else
             op.times.ctime_ns = kernel_times_ && S_ISREG(n.mode) ? n.ctime : now;
-        COFFER_TRY(record(format::Op{next_hlc(), op}));
+        if (n.nlink == 0 && !req.size) {
+            // A file with no name left (unlinked, maybe still open): only
+            // this mount can see it and it goes when the last handle does,
+            // so the change is not journaled. The kernel sends one such
+            // setattr after every unlink with the write-back cache (the new
+            // ctime of the unlinked inode).
+            COFFER_TRY(apply_op(format::Op{next_hlc(), op}));
+        } else {
+            COFFER_TRY(record(format::Op{next_hlc(), op}));
+        }
         if (req.size && (op.mask & format::kSetMtime)) {
             // A truncate with an explicit mtime: the content change carries it.
             COFFER_ASSIGN(NodeRow after, node_locked(ino));

@@ -45,13 +45,6 @@ size_t content_op_bound(const NodeCut& n, uint64_t extent_size) {
     return base + n.wrapped_key.size() + per_extent * std::min(nextents, touched);
 }
 
-// A pending op as recorded: its encoding, sealed with the local key.
-Result<format::Op> open_pending(const crypto::SecretBytes& local_key, ByteSpan sealed, Bytes& plain) {
-    plain.resize(sealed.size() >= crypto::kSealOverhead ? sealed.size() - crypto::kSealOverhead : 0);
-    if (!crypto::open_into(local_key, sealed, as_bytes("CFPO"), plain.data()).ok())
-        return make_error(Code::corrupt, "local index: a pending operation failed authentication");
-    return format::decode_op(plain);
-}
 }  // namespace
 
 Result<Cut> Core::take_cut() {
@@ -103,7 +96,7 @@ Result<Cut> Core::take_cut() {
     COFFER_TRY(ix_->pending_ops(INT64_MAX, [&](int64_t seq, ByteSpan sealed) {
         upto = seq;
         if (!inner.ok()) return;
-        auto op = open_pending(local_key_, sealed, plain);
+        auto op = open_pending(sealed, plain);
         if (!op.ok()) {
             inner = std::move(op).error();
             return;
@@ -117,6 +110,7 @@ Result<Cut> Core::take_cut() {
     }));
     COFFER_TRY(inner);
     cut.ops_upto = upto;
+    frozen_upto_ = std::max(frozen_upto_, upto);
     // Writes from now on go to a new log; the old one is dropped once published.
     if (!cut.nodes.empty()) {
         COFFER_TRY(ensure_tx());
@@ -140,7 +134,7 @@ Status Core::encode_cut_ops(const Cut& cut, format::SegmentWriter& out) {
             if (!inner.ok()) return;
             while (skipped != cut.skipped.end() && *skipped < seq) ++skipped;
             if (skipped != cut.skipped.end() && *skipped == seq) return;
-            auto op = open_pending(local_key_, sealed, plain);
+            auto op = open_pending(sealed, plain);
             if (!op.ok()) {
                 inner = std::move(op).error();
                 return;
@@ -198,6 +192,7 @@ Status Core::commit_publish(const Cut& cut, const std::vector<std::vector<format
         COFFER_TRY(ix_->update_node(*row));
     }
     COFFER_TRY(ix_->delete_pending_upto(cut.ops_upto));
+    frozen_upto_ = 0;  // the rows the cut took are gone (row ids may start again at 1)
     COFFER_TRY(ix_->put_intent(cut.seq, segment_bytes));
     COFFER_TRY(ix_->set_meta_int("next_seq", static_cast<int64_t>(cut.seq + 1)));
     format::Hash32 h = format::segment_hash(segment_bytes);

@@ -130,6 +130,10 @@ public:
     Result<int64_t> add_pending(ByteSpan sealed_op);
     Status pending_ops(int64_t upto, const std::function<void(int64_t seq, ByteSpan sealed)>& fn);
     Status delete_pending_upto(int64_t seq);
+    // The newest pending operation (seq and sealed bytes), if any.
+    Result<std::optional<std::pair<int64_t, Bytes>>> last_pending();
+    // Rewrites pending operation `seq` (Code::internal if there is none).
+    Status replace_pending(int64_t seq, ByteSpan sealed_op);
     Result<uint64_t> pending_count();
     Status add_segment(const Id128& device, uint64_t seq, ByteSpan hash);
     Result<std::optional<Bytes>> segment_hash(const Id128& device, uint64_t seq);

@@ -190,6 +190,12 @@ private:
     Result<std::string> open_name(const Id128& parent, ByteSpan sealed);
     format::Hlc next_hlc();
     Status record(format::Op op);  // apply + remember as pending
+    // Folds a setattr into the newest pending op when that is a setattr of
+    // the same node not yet taken by a cut; false if it cannot.
+    Result<bool> merge_setattr_locked(format::Hlc hlc, const format::OpSetAttr& op);
+    // A pending op as recorded: its encoding, sealed with the local key
+    // (`plain` is the caller's buffer, reused across calls).
+    Result<format::Op> open_pending(ByteSpan sealed, Bytes& plain) const;
     bool about_a_removed_node(const format::Op& op);
     Status ensure_tx();
     Status commit_locked(bool durable);
@@ -247,6 +253,11 @@ private:
     Id128 device_;
     format::Hlc hlc_last_ = 0;
     bool tx_open_ = false;
+    // Pending ops up to this seq are never rewritten: a cut has taken them
+    // and its publish has not finished (the segment is recorded, and the
+    // rows deleted, in one transaction; a failed publish leaves them frozen).
+    // merge_setattr_locked only touches newer ones.
+    int64_t frozen_upto_ = 0;
     Error deferred_error_;
     bool has_deferred_error_ = false;
     std::atomic<bool> kernel_times_{false};  // set_kernel_owns_file_times
