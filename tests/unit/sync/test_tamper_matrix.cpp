@@ -815,23 +815,17 @@ std::vector<Case> object_cases(Reference& ref) {
                 damaged(c, o.all(Code::corrupt));
                 out.push_back(c);
             }
-        {
-            Case c = base("header version set to 3 (a newer coffer)");
-            c.mutate = set_at(o.rel, 7, 3);
-            damaged(c, o.all(Code::unsupported));
-            out.push_back(c);
-        }
-        {
-            // Version 1 objects carry no length; a format 2 vault refuses one.
-            Case c = base("header version set to 1 (a downgrade to the format without a length)");
-            c.mutate = set_at(o.rel, 7, 1);
-            damaged(c, o.all(Code::corrupt));
-            out.push_back(c);
-        }
-        {
-            Case c = base("header version set to 0");
-            c.mutate = set_at(o.rel, 7, 0);
-            damaged(c, o.all(Code::corrupt));
+        // Version 1 objects carry no length; a format 2 vault refuses one.
+        struct V {
+            uint8_t value;
+            const char* why;
+            Code code;
+        };
+        for (V v : {V{3, " (a newer coffer)", Code::unsupported},
+                    V{1, " (a downgrade to the format without a length)", Code::corrupt}, V{0, "", Code::corrupt}}) {
+            Case c = base("header version set to " + std::to_string(v.value) + v.why);
+            c.mutate = set_at(o.rel, 7, v.value);
+            damaged(c, o.all(v.code));
             out.push_back(c);
         }
         // Every chunk: its first, middle and last block; in each the nonce,
