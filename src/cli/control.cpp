@@ -110,6 +110,7 @@ std::vector<MountEntry> parse_mountinfo(std::string_view text) {
             }
         if (sep == 0 || sep + 1 >= f.size()) continue;
         MountEntry m;
+        m.device = f[2];
         m.mountpoint = unescape_octal(f[4]);
         m.fstype = f[sep + 1];
         m.source = sep + 2 < f.size() ? unescape_octal(f[sep + 2]) : "";

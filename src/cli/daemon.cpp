@@ -12,6 +12,7 @@
 #include <climits>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <iostream>
 #include <mutex>
 
@@ -64,6 +65,26 @@ fuse::SessionOptions session_options(const Args& a, const std::string& vault_abs
     if (so.debug) log::set_level(log::Level::debug);  // libfuse's trace comes through the debug level
     so.extra_options = a.fuse_options;
     return so;
+}
+
+// The kernel reads ahead at most 128 KiB on a FUSE mount (FUSE_INIT can only
+// lower it); the mount's read_ahead_kb in sysfs raises it. Best effort: an
+// unprivileged mount may not write sysfs and then reads ahead as the kernel
+// chose. The device comes from mountinfo, without touching the mount.
+void set_read_ahead(const std::string& mountpoint, unsigned kb) {
+    auto m = find_mount(mountpoint);
+    if (!m || m->device.empty()) {
+        log::info("read-ahead left as it is: " + mountpoint + " not found in /proc/self/mountinfo");
+        return;
+    }
+    std::string path = "/sys/class/bdi/" + m->device + "/read_ahead_kb";
+    std::ofstream f(path);
+    f << kb << "\n";
+    f.close();
+    if (f)
+        log::debug("read-ahead of " + mountpoint + ": " + std::to_string(kb) + " KiB");
+    else
+        log::info("read-ahead left as the kernel set it (" + path + " is not writable here)");
 }
 
 std::string publish_summary(const sync::PublishStats& s) {
@@ -206,6 +227,7 @@ int serve(const Args& a, OpenedVault& ov, const std::string& vault_abs, const st
     fuse::SessionOptions so = session_options(a, vault_abs);
     auto session = fuse::Session::mount(**fs, mountpoint, so);
     if (!session.ok()) return start.fail(session.error());
+    if (so.read_ahead_kb != 0) set_read_ahead(mountpoint, so.read_ahead_kb);
 
     std::string pid_file = state_dir + "/daemon.pid";
     {

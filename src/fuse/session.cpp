@@ -6,7 +6,6 @@
 #include <signal.h>
 
 #include <algorithm>
-#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstdarg>
@@ -102,70 +101,7 @@ namespace {
     return se;
 }
 
-// mountinfo escapes space, tab, newline and backslash in paths as \ooo.
-std::string unescape_mountinfo(std::string_view s) {
-    std::string out;
-    for (size_t i = 0; i < s.size(); ++i) {
-        if (s[i] == '\\' && i + 3 < s.size() && std::isdigit(static_cast<unsigned char>(s[i + 1])) &&
-            std::isdigit(static_cast<unsigned char>(s[i + 2])) && std::isdigit(static_cast<unsigned char>(s[i + 3]))) {
-            out.push_back(static_cast<char>((s[i + 1] - '0') * 64 + (s[i + 2] - '0') * 8 + (s[i + 3] - '0')));
-            i += 3;
-        } else {
-            out.push_back(s[i]);
-        }
-    }
-    return out;
-}
-
-// Best effort: an unprivileged mount may not write sysfs, and then reads
-// ahead as the kernel chose; nothing else depends on it.
-void set_read_ahead(const std::string& mountpoint, unsigned kb) {
-    std::string info;
-    if (std::FILE* f = std::fopen("/proc/self/mountinfo", "re")) {
-        char buf[4096];
-        size_t n;
-        while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) info.append(buf, n);
-        std::fclose(f);
-    }
-    std::string dev = mount_device(info, mountpoint);
-    if (dev.empty()) {
-        log::info("read-ahead left as it is: " + mountpoint + " not found in /proc/self/mountinfo");
-        return;
-    }
-    std::string path = "/sys/class/bdi/" + dev + "/read_ahead_kb";
-    std::FILE* f = std::fopen(path.c_str(), "we");
-    bool ok = f && std::fprintf(f, "%u\n", kb) > 0;
-    if (f && std::fclose(f) != 0) ok = false;
-    if (ok)
-        log::debug("read-ahead of " + mountpoint + ": " + std::to_string(kb) + " KiB");
-    else
-        log::info("read-ahead left as the kernel set it (" + path + " is not writable here)");
-}
 }  // namespace
-
-std::string mount_device(const std::string& mountinfo, const std::string& mountpoint) {
-    // "36 35 0:52 / /mnt/x rw,nosuid - fuse.coffer coffer:/v rw": field 3 is
-    // the device, field 5 the mount point.
-    std::string found;
-    size_t at = 0;
-    while (at < mountinfo.size()) {
-        size_t end = mountinfo.find('\n', at);
-        if (end == std::string::npos) end = mountinfo.size();
-        std::string_view line(mountinfo.data() + at, end - at);
-        at = end + 1;
-        std::string_view field[5];
-        size_t pos = 0;
-        int k = 0;
-        for (; k < 5 && pos <= line.size(); ++k) {
-            size_t sp = line.find(' ', pos);
-            if (sp == std::string_view::npos) sp = line.size();
-            field[k] = line.substr(pos, sp - pos);
-            pos = sp + 1;
-        }
-        if (k == 5 && !field[4].empty() && unescape_mountinfo(field[4]) == mountpoint) found = std::string(field[2]);
-    }
-    return found;
-}
 
 Status check_options(const SessionOptions& opts) {
     install_process_hooks();
@@ -193,7 +129,6 @@ Result<std::unique_ptr<Session>> Session::mount(vfs::Filesystem& fs, const std::
     if (fuse_session_mount(s->se_, mountpoint.c_str()) != 0)
         return make_error(Code::io, "could not mount on " + mountpoint + " (libfuse's message is above)");
     s->mounted_ = true;
-    if (opts.read_ahead_kb != 0) set_read_ahead(mountpoint, opts.read_ahead_kb);
     return s;
 }
 

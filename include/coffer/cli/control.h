@@ -37,6 +37,7 @@ Result<std::string> canonical_mountpoint(const std::string& path);
 // ---- the mount table ----
 struct MountEntry {
     std::string mountpoint, fstype, source;
+    std::string device;  // "major:minor" (its bdi in /sys/class/bdi/)
 };
 std::vector<MountEntry> parse_mountinfo(std::string_view text);
 // The topmost mount on exactly this canonical path, from /proc/self/mountinfo.

@@ -48,17 +48,13 @@ struct SessionOptions {
     bool allow_other = false;
     bool debug = false;                       // libfuse's request trace on stderr
     bool writeback_cache = false;             // let the kernel cache writes (-o writeback_cache)
-    unsigned read_ahead_kb = 0;               // the mount's read-ahead (sysfs; 0: the kernel's own)
+    unsigned read_ahead_kb = 0;               // max_readahead offered at INIT (0: the kernel's own); the
+                                              // caller raises the mount's sysfs value to match
     std::vector<std::string> extra_options;   // further -o options, passed to libfuse as they are
 };
 
 // The -o option string libfuse is given (fsname, subtype, default_permissions, …).
 std::string mount_option_string(const SessionOptions& opts);
-// The "major:minor" of the filesystem mounted at `mountpoint` (an absolute
-// path), from /proc/self/mountinfo, without touching the mount itself: the
-// last entry for that path wins. Empty if it is not mounted.
-std::string mount_device(const std::string& mountinfo, const std::string& mountpoint);
-
 // Code::usage if libfuse would refuse these options (checked without mounting).
 Status check_options(const SessionOptions& opts);
 

@@ -16,7 +16,6 @@
 #include "coffer/cli/secrets.h"
 #include "coffer/crypto/crypto.h"
 #include "coffer/format/slots.h"
-#include "coffer/fuse/session.h"
 
 using namespace coffer;
 using namespace coffer::cli;
@@ -144,19 +143,25 @@ TEST_CASE("parse: -o read_ahead_kb takes KiB from 0 to 65536") {
     }
 }
 
-TEST_CASE("mount_device: the device of a mount point in /proc/self/mountinfo") {
+TEST_CASE("parse_mountinfo: the device of a mount point (the last mount on a path wins)") {
+    auto mount_device = [](const std::string& info, const std::string& path) {
+        std::string dev;
+        for (const auto& m : parse_mountinfo(info))
+            if (m.mountpoint == path) dev = m.device;
+        return dev;
+    };
     const std::string info =
         "22 1 259:2 / / rw,relatime shared:1 - ext4 /dev/root rw\n"
         "40 22 0:51 / /mnt/a\\040b rw,nosuid,nodev shared:20 - fuse.coffer coffer:/v rw,user_id=0\n"
         "41 22 0:52 / /mnt/ab rw - fuse.coffer coffer:/w rw\n"
         "42 40 0:53 / /mnt/a\\040b rw - fuse.coffer coffer:/x rw\n"
         "broken line\n";
-    CHECK(fuse::mount_device(info, "/mnt/ab") == "0:52");
-    CHECK(fuse::mount_device(info, "/mnt/a b") == "0:53");  // escaped space; the last mount on top wins
-    CHECK(fuse::mount_device(info, "/") == "259:2");
-    CHECK(fuse::mount_device(info, "/mnt/a").empty());
-    CHECK(fuse::mount_device(info, "/mnt/a\\040b").empty());  // paths are compared unescaped
-    CHECK(fuse::mount_device("", "/mnt/ab").empty());
+    CHECK(mount_device(info, "/mnt/ab") == "0:52");
+    CHECK(mount_device(info, "/mnt/a b") == "0:53");  // escaped space; the last mount on top wins
+    CHECK(mount_device(info, "/") == "259:2");
+    CHECK(mount_device(info, "/mnt/a").empty());
+    CHECK(mount_device(info, "/mnt/a\\040b").empty());  // paths are compared unescaped
+    CHECK(mount_device("", "/mnt/ab").empty());
 }
 
 TEST_CASE("parse: usage errors exit 2, help exits 0") {
