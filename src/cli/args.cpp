@@ -29,9 +29,13 @@ Status apply_mount_options(const std::string& value, Args& a) {
     std::string item;
     std::istringstream in(value);
     while (std::getline(in, item, ',')) {
-        if (item.empty() || item == "rw" || item == "default_permissions") continue;
+        if (item.empty() || item == "rw") continue;
         if (item == "allow_other") {
             a.allow_other = true;
+        } else if (item == "default_permissions") {
+            a.kernel_permissions = true;
+        } else if (item == "no_default_permissions") {
+            a.kernel_permissions = false;
         } else if (item == "ro") {
             a.read_only = true;
         } else if (item == "debug") {
@@ -93,7 +97,7 @@ Parsed parse_args(int argc, const char* const* argv) {
     mount->add_option("--state", a.state_dir, "local state folder (default: $XDG_DATA_HOME/coffer/<vault id>)");
     mount->add_flag("--foreground", a.foreground, "stay in the foreground, log to stderr too");
     mount->add_flag("--read-only", a.read_only, "mount read-only");
-    mount->add_option("-o", o_values, "mount options: allow_other, ro, and options libfuse accepts")
+    mount->add_option("-o", o_values, "mount options: allow_other, ro, [no_]writeback_cache, [no_]default_permissions, read_ahead_kb=N, and options libfuse accepts")
         ->allow_extra_args(false);
 
     auto* unmount = app.add_subcommand("unmount", "sync, unmount and wait for the daemon to exit");

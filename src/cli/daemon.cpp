@@ -59,6 +59,7 @@ fuse::SessionOptions session_options(const Args& a, const std::string& vault_abs
     so.vault_path = vault_abs;
     so.read_only = a.read_only;
     so.allow_other = a.allow_other;
+    so.kernel_permissions = a.kernel_permissions;
     so.writeback_cache = a.writeback_cache;
     so.read_ahead_kb = a.read_ahead_kb.value_or(fuse::kDefaultReadAheadKb);
     so.debug = a.debug && a.foreground;

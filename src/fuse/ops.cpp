@@ -4,6 +4,7 @@
 #include <fuse_lowlevel.h>
 
 #include <fcntl.h>
+#include <linux/fs.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -14,10 +15,12 @@
 #include <memory>
 #include <new>
 #include <string>
+#include <system_error>
 
 #include "coffer/fuse/ops.h"
 #include "coffer/fuse/session.h"
 #include "coffer/util/log.h"
+#include "coffer/vfs/access.h"
 
 namespace coffer::fuse {
 namespace {
@@ -100,6 +103,59 @@ bool refuse_if_read_only(fuse_req_t req) {
     return true;
 }
 
+// ---- the daemon's permission checks (OpsContext::check_access)
+//
+// Without default_permissions the kernel checks nothing but execute bits of
+// regular files: each operation below checks what generic_permission and
+// the VFS would (vfs/access.h), from the daemon's own attributes. Root skips
+// them, as CAP_DAC_OVERRIDE does (access(2) and exec bits aside).
+
+bool checks(fuse_req_t req) { return context(req).check_access && fuse_req_ctx(req)->uid != 0; }
+
+vfs::Caller caller_of(fuse_req_t req) {
+    const fuse_ctx* c = fuse_req_ctx(req);
+    vfs::Caller k{c->uid, c->gid, {}};
+    // The supplementary groups, read from /proc by libfuse once, when a
+    // check first needs them.
+    k.in_supplementary = [req, groups = std::shared_ptr<std::vector<gid_t>>()](uint32_t g) mutable {
+        if (!groups) {
+            groups = std::make_shared<std::vector<gid_t>>(32);
+            int n = fuse_req_getgroups(req, static_cast<int>(groups->size()), groups->data());
+            if (n > static_cast<int>(groups->size())) {
+                groups->resize(static_cast<size_t>(n));
+                n = fuse_req_getgroups(req, n, groups->data());
+            }
+            groups->resize(n > 0 ? std::min(static_cast<size_t>(n), groups->size()) : 0);
+        }
+        return std::find(groups->begin(), groups->end(), g) != groups->end();
+    };
+    return k;
+}
+
+Error denied(int err) {
+    return Error{Code::permission, err, err == EPERM ? "operation not permitted" : "permission denied"};
+}
+
+// `mask` (vfs::kMay*) on node `ino`.
+Status need(fuse_req_t req, const vfs::Caller& c, fuse_ino_t ino, int mask) {
+    COFFER_ASSIGN(vfs::Attr a, fs_of(req).getattr(ino));
+    if (!vfs::may(a, c, mask)) return denied(EACCES);
+    return {};
+}
+
+// Removing or replacing entry `name` of `dir`: write and search on the
+// folder, and the sticky-bit rule if the entry exists (if not, the
+// operation itself answers ENOENT, or creates it).
+Status need_removable(fuse_req_t req, const vfs::Caller& c, fuse_ino_t dir, const char* name) {
+    COFFER_ASSIGN(vfs::Attr d, fs_of(req).getattr(dir));
+    if (!vfs::may(d, c, vfs::kMayWrite | vfs::kMayExec)) return denied(EACCES);
+    if (!(d.mode & S_ISVTX)) return {};
+    auto victim = fs_of(req).peek(dir, name);
+    if (!victim.ok()) return {};
+    if (int err = vfs::check_sticky(d, *victim, c)) return denied(err);
+    return {};
+}
+
 // A new node's entry; if the kernel did not take it (interrupted request),
 // give back the lookup count the vfs added.
 void reply_new_entry(fuse_req_t req, const vfs::Attr& a) {
@@ -134,6 +190,7 @@ void op_init(void* userdata, fuse_conn_info* conn) {
 
 void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
     guarded(req, "lookup", [&]() -> Status {
+        if (checks(req)) COFFER_TRY(need(req, caller_of(req), parent, vfs::kMayExec));
         auto r = fs_of(req).lookup(parent, name);
         if (!r.ok()) {
             if (r.error().code != Code::not_found) return std::move(r).error();
@@ -206,6 +263,11 @@ void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, f
             r.ctime = now;
         }
         if (fi) r.fh = fi->fh;
+        if (checks(req)) {
+            COFFER_ASSIGN(vfs::Attr now, fs_of(req).getattr(ino));
+            if (int err = vfs::check_setattr(now, caller_of(req), r, fi != nullptr, context(req).writeback))
+                return denied(err);
+        }
         COFFER_ASSIGN(vfs::Attr a, fs_of(req).setattr(ino, r, ctx_of(req)));
         struct stat st;
         to_stat(a, st);
@@ -225,6 +287,7 @@ void op_readlink(fuse_req_t req, fuse_ino_t ino) {
 void op_mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev) {
     if (refuse_if_read_only(req)) return;
     guarded(req, "mknod", [&]() -> Status {
+        if (checks(req)) COFFER_TRY(need(req, caller_of(req), parent, vfs::kMayWrite | vfs::kMayExec));
         COFFER_ASSIGN(vfs::Attr a, fs_of(req).mknod(parent, name, mode, rdev, ctx_of(req)));
         reply_new_entry(req, a);
         return {};
@@ -234,6 +297,7 @@ void op_mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, 
 void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
     if (refuse_if_read_only(req)) return;
     guarded(req, "mkdir", [&]() -> Status {
+        if (checks(req)) COFFER_TRY(need(req, caller_of(req), parent, vfs::kMayWrite | vfs::kMayExec));
         COFFER_ASSIGN(vfs::Attr a, fs_of(req).mkdir(parent, name, mode, ctx_of(req)));
         reply_new_entry(req, a);
         return {};
@@ -243,6 +307,7 @@ void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) 
 void op_symlink(fuse_req_t req, const char* target, fuse_ino_t parent, const char* name) {
     if (refuse_if_read_only(req)) return;
     guarded(req, "symlink", [&]() -> Status {
+        if (checks(req)) COFFER_TRY(need(req, caller_of(req), parent, vfs::kMayWrite | vfs::kMayExec));
         COFFER_ASSIGN(vfs::Attr a, fs_of(req).symlink(parent, name, target, ctx_of(req)));
         reply_new_entry(req, a);
         return {};
@@ -252,6 +317,12 @@ void op_symlink(fuse_req_t req, const char* target, fuse_ino_t parent, const cha
 void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t new_parent, const char* new_name) {
     if (refuse_if_read_only(req)) return;
     guarded(req, "link", [&]() -> Status {
+        if (checks(req)) {
+            const vfs::Caller c = caller_of(req);
+            COFFER_TRY(need(req, c, new_parent, vfs::kMayWrite | vfs::kMayExec));
+            COFFER_ASSIGN(vfs::Attr source, fs_of(req).getattr(ino));
+            if (int err = vfs::check_link_source(source, c)) return denied(err);
+        }
         COFFER_ASSIGN(vfs::Attr a, fs_of(req).link(ino, new_parent, new_name));
         reply_new_entry(req, a);
         return {};
@@ -261,6 +332,7 @@ void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t new_parent, const char* 
 void op_unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
     if (refuse_if_read_only(req)) return;
     guarded(req, "unlink", [&]() -> Status {
+        if (checks(req)) COFFER_TRY(need_removable(req, caller_of(req), parent, name));
         COFFER_TRY(fs_of(req).unlink(parent, name));
         fuse_reply_err(req, 0);
         return {};
@@ -270,16 +342,37 @@ void op_unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
 void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
     if (refuse_if_read_only(req)) return;
     guarded(req, "rmdir", [&]() -> Status {
+        if (checks(req)) COFFER_TRY(need_removable(req, caller_of(req), parent, name));
         COFFER_TRY(fs_of(req).rmdir(parent, name));
         fuse_reply_err(req, 0);
         return {};
     });
 }
 
+// Both folders writable and searchable, the sticky rule for what leaves the
+// source and what the target replaces, and a folder that changes parent
+// needs write permission on itself (its ".." changes).
+Status check_rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t new_parent, const char* new_name,
+                    unsigned flags) {
+    const vfs::Caller c = caller_of(req);
+    COFFER_TRY(need_removable(req, c, parent, name));
+    COFFER_TRY(need_removable(req, c, new_parent, new_name));
+    if (parent == new_parent) return {};
+    auto moves_folder = [&](fuse_ino_t dir, const char* n) -> Status {
+        auto e = fs_of(req).peek(dir, n);
+        if (e.ok() && S_ISDIR(e->mode) && !vfs::may(*e, c, vfs::kMayWrite)) return denied(EACCES);
+        return {};
+    };
+    COFFER_TRY(moves_folder(parent, name));
+    if (flags & RENAME_EXCHANGE) COFFER_TRY(moves_folder(new_parent, new_name));
+    return {};
+}
+
 void op_rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t new_parent,
                const char* new_name, unsigned int flags) {
     if (refuse_if_read_only(req)) return;
     guarded(req, "rename", [&]() -> Status {
+        if (checks(req)) COFFER_TRY(check_rename(req, parent, name, new_parent, new_name, flags));
         COFFER_TRY(fs_of(req).rename(parent, name, new_parent, new_name, flags));
         fuse_reply_err(req, 0);
         return {};
@@ -299,6 +392,14 @@ int handle_flags(fuse_req_t req, int flags) {
 void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     if (opens_for_writing(fi->flags) && refuse_if_read_only(req)) return;
     guarded(req, "open", [&]() -> Status {
+        if (checks(req)) {
+            // execve opens with the kernel's __FMODE_EXEC flag (0x20, unused
+            // by any O_ flag): the kernel checked only that some execute bit
+            // is set.
+            constexpr int kFmodeExec = 0x20;
+            int mask = vfs::open_mask(fi->flags) | ((fi->flags & kFmodeExec) ? vfs::kMayExec : 0);
+            COFFER_TRY(need(req, caller_of(req), ino, mask));
+        }
         COFFER_ASSIGN(uint64_t fh, fs_of(req).open(ino, handle_flags(req, fi->flags)));
         // Only this daemon changes file contents while mounted: what the
         // kernel cached for an earlier open is still right.
@@ -314,7 +415,9 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi) {
     if (refuse_if_read_only(req)) return;
     guarded(req, "create", [&]() -> Status {
-        COFFER_ASSIGN(vfs::Filesystem::Created c, fs_of(req).create(parent, name, mode, handle_flags(req, fi->flags), ctx_of(req)));
+        if (checks(req)) COFFER_TRY(need(req, caller_of(req), parent, vfs::kMayWrite | vfs::kMayExec));
+        COFFER_ASSIGN(vfs::Filesystem::Created c,
+                      fs_of(req).create(parent, name, mode, handle_flags(req, fi->flags), ctx_of(req)));
         fi->fh = c.fh;
         // No FLUSH request on close: it would cost every file a round trip
         // for nothing but reporting a lost batch, which the next fsync (the
@@ -336,12 +439,29 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
 // the next reads there need no round trip (fio's 4 KiB random reads: 2x).
 // Only when nothing changed meanwhile and nobody has the file open for
 // writing (vfs::Filesystem::fill_kernel_cache), after the reply (the kernel
-// then no longer holds the requested pages), and by at most kMaxFills
-// threads at once: a store waits for pages other reads hold, and those
-// reads need free worker threads.
+// then no longer holds the requested pages), on the fill thread
+// (OpsContext::Fill), with at most kMaxQueuedFills waiting.
 constexpr uint64_t kFillWindow = 16 * 1024;
-constexpr int kMaxFills = 2;
+constexpr size_t kMaxQueuedFills = 2;
 const uint64_t kPage = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+
+void run_fill(OpsContext& ctx, OpsContext::Fill& f) {
+    try {
+        ctx.fs->fill_kernel_cache(f.ino, f.generation, [&] {
+            // [x, y) of buf: whole pages, or up to EOF
+            auto store = [&](uint64_t x, uint64_t y) {
+                if (x >= y) return;
+                fuse_bufvec bv = FUSE_BUFVEC_INIT(y - x);
+                bv.buf[0].mem = f.buf.get() + x;
+                fuse_lowlevel_notify_store(ctx.se, f.ino, static_cast<off_t>(f.offset + x), &bv, fuse_buf_copy_flags{});
+            };
+            store(0, f.a);
+            store(f.b, f.n);
+        });
+    } catch (...) {
+        // A fill is an optimisation: without it the next read asks again.
+    }
+}
 
 void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
     auto& ctx = context(req);  // the request is gone after the reply: take
@@ -375,23 +495,13 @@ void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_i
         if (a == 0 && b == n) return {};
         // req is answered: nothing below may reply again (guarded would).
         try {
-            struct Slot {  // one of kMaxFills
-                std::atomic<int>& fills;
-                ~Slot() { fills.fetch_sub(1); }
-            } slot{ctx.fills};
-            if (ctx.fills.fetch_add(1) >= kMaxFills) return {};
-            fs.fill_kernel_cache(ino, gen, [&] {
-                auto store = [&](uint64_t x, uint64_t y) {  // [x, y) of buf: whole pages, or up to EOF
-                    if (x >= y) return;
-                    fuse_bufvec bv = FUSE_BUFVEC_INIT(y - x);
-                    bv.buf[0].mem = buf.get() + x;
-                    fuse_lowlevel_notify_store(ctx.se, ino, static_cast<off_t>(w0 + x), &bv, fuse_buf_copy_flags{});
-                };
-                store(0, a);
-                store(b, n);
-            });
+            std::lock_guard lk(ctx.fill_mu);
+            if (ctx.filler.joinable() && !ctx.fill_stop && ctx.fill_queue.size() < kMaxQueuedFills) {
+                ctx.fill_queue.push_back(OpsContext::Fill{ino, gen, w0, std::move(buf), a, b, n});
+                ctx.fill_cv.notify_one();
+            }
         } catch (...) {
-            // A fill is an optimisation: without it the next read asks again.
+            // No fill: the next read asks again.
         }
         return {};
     });
@@ -469,6 +579,7 @@ void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, fuse_file_i
 
 void op_opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     guarded(req, "opendir", [&]() -> Status {
+        if (checks(req)) COFFER_TRY(need(req, caller_of(req), ino, vfs::kMayRead));
         COFFER_ASSIGN(uint64_t fh, fs_of(req).opendir(ino));
         fi->fh = fh;
         // The kernel may keep the listing: only this daemon changes the tree
@@ -560,9 +671,20 @@ void op_statfs(fuse_req_t req, fuse_ino_t) {
     });
 }
 
+// The kernel checks trusted.* (CAP_SYS_ADMIN), security.* and ACLs itself;
+// user.* needs read or write permission on the file.
+bool user_xattr(const char* name) { return std::strncmp(name, "user.", 5) == 0; }
+
+Status need_xattr_write(fuse_req_t req, fuse_ino_t ino) {
+    COFFER_ASSIGN(vfs::Attr a, fs_of(req).getattr(ino));
+    if (int err = vfs::check_user_xattr_write(a, caller_of(req))) return denied(err);
+    return {};
+}
+
 void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size, int flags) {
     if (refuse_if_read_only(req)) return;
     guarded(req, "setxattr", [&]() -> Status {
+        if (checks(req) && user_xattr(name)) COFFER_TRY(need_xattr_write(req, ino));
         ByteSpan v(reinterpret_cast<const uint8_t*>(value), size);
         COFFER_TRY(fs_of(req).setxattr(ino, name, v, flags));
         fuse_reply_err(req, 0);
@@ -582,6 +704,7 @@ void reply_sized(fuse_req_t req, size_t want, const char* data, size_t n) {
 
 void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
     guarded(req, "getxattr", [&]() -> Status {
+        if (checks(req) && user_xattr(name)) COFFER_TRY(need(req, caller_of(req), ino, vfs::kMayRead));
         COFFER_ASSIGN(Bytes v, fs_of(req).getxattr(ino, name));
         reply_sized(req, size, reinterpret_cast<const char*>(v.data()), v.size());
         return {};
@@ -604,21 +727,23 @@ void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
 void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
     if (refuse_if_read_only(req)) return;
     guarded(req, "removexattr", [&]() -> Status {
+        if (checks(req) && user_xattr(name)) COFFER_TRY(need_xattr_write(req, ino));
         COFFER_TRY(fs_of(req).removexattr(ino, name));
         fuse_reply_err(req, 0);
         return {};
     });
 }
 
-// With default_permissions the kernel checks modes itself; this only says
-// whether the inode exists.
+// access(2) and chdir: the kernel asks only without default_permissions.
+// Root too is checked here (execute needs some execute bit).
 void op_access(fuse_req_t req, fuse_ino_t ino, int mask) {
     if ((mask & W_OK) && context(req).read_only) {
         fuse_reply_err(req, EROFS);
         return;
     }
     guarded(req, "access", [&]() -> Status {
-        COFFER_TRY(fs_of(req).getattr(ino));
+        COFFER_ASSIGN(vfs::Attr a, fs_of(req).getattr(ino));
+        if (!vfs::may(a, caller_of(req), mask)) return denied(EACCES);
         fuse_reply_err(req, 0);
         return {};
     });
@@ -664,6 +789,39 @@ fuse_lowlevel_ops make_ops() {
 }
 
 }  // namespace
+
+void start_filler(OpsContext& ctx) {
+    std::lock_guard lk(ctx.fill_mu);
+    if (ctx.filler.joinable()) return;
+    ctx.fill_stop = false;
+    try {
+        ctx.filler = std::thread([&ctx] {
+            std::unique_lock lk(ctx.fill_mu);
+            for (;;) {
+                ctx.fill_cv.wait(lk, [&] { return ctx.fill_stop || !ctx.fill_queue.empty(); });
+                if (ctx.fill_stop) return;
+                OpsContext::Fill f = std::move(ctx.fill_queue.front());
+                ctx.fill_queue.pop_front();
+                lk.unlock();
+                run_fill(ctx, f);
+                lk.lock();
+            }
+        });
+    } catch (const std::system_error&) {
+        // No thread: reads are answered as before, without fills.
+    }
+}
+
+void stop_filler(OpsContext& ctx) {
+    {
+        std::lock_guard lk(ctx.fill_mu);
+        if (!ctx.filler.joinable()) return;
+        ctx.fill_stop = true;
+        ctx.fill_queue.clear();
+    }
+    ctx.fill_cv.notify_all();
+    ctx.filler.join();
+}
 
 const fuse_lowlevel_ops& lowlevel_ops() {
     static const fuse_lowlevel_ops ops = make_ops();

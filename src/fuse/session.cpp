@@ -1,9 +1,10 @@
 // The libfuse session: options, mount, the multi-threaded loop and how
 // another thread ends it.
-#define FUSE_USE_VERSION 312  // fuse_loop_cfg_* (the loop's thread limit)
+#define FUSE_USE_VERSION 34
 #include <fuse_lowlevel.h>
 
 #include <signal.h>
+#include <sys/eventfd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -13,15 +14,12 @@
 #include <mutex>
 #include <thread>
 
+#include "coffer/fuse/loop.h"
 #include "coffer/fuse/session.h"
 #include "coffer/util/log.h"
 
 namespace coffer::fuse {
 namespace {
-
-constexpr int kWakeSignal = SIGUSR2;
-
-void wake_handler(int) {}
 
 // libfuse sometimes builds one line from several calls: collect until '\n'.
 void log_from_libfuse(enum fuse_log_level level, const char* fmt, va_list ap) {
@@ -49,12 +47,6 @@ void log_from_libfuse(enum fuse_log_level level, const char* fmt, va_list ap) {
 void install_process_hooks() {
     static std::once_flag once;
     std::call_once(once, [] {
-        // No SA_RESTART: the loop thread's sem_wait must return EINTR.
-        struct sigaction sa{};
-        sa.sa_handler = wake_handler;
-        sigemptyset(&sa.sa_mask);
-        sa.sa_flags = 0;
-        sigaction(kWakeSignal, &sa, nullptr);
         fuse_set_log_func(log_from_libfuse);
     });
 }
@@ -72,7 +64,8 @@ std::string escape_option_value(std::string_view v) {
 }  // namespace
 
 std::string mount_option_string(const SessionOptions& opts) {
-    std::string s = "fsname=coffer:" + escape_option_value(opts.vault_path) + ",subtype=coffer,default_permissions";
+    std::string s = "fsname=coffer:" + escape_option_value(opts.vault_path) + ",subtype=coffer";
+    if (kernel_checks_permissions(opts)) s += ",default_permissions";
     if (opts.allow_other) s += ",allow_other";
     if (opts.read_only) s += ",ro";
     for (const auto& o : opts.extra_options) {
@@ -82,8 +75,6 @@ std::string mount_option_string(const SessionOptions& opts) {
     }
     return s;
 }
-
-int Session::wake_signal() noexcept { return kWakeSignal; }
 
 namespace {
 // A libfuse session for these options, not mounted; nullptr if libfuse refuses them.
@@ -103,7 +94,15 @@ namespace {
 
 }  // namespace
 
+bool kernel_checks_permissions(const SessionOptions& opts) {
+    return opts.allow_other || opts.kernel_permissions.value_or(false);
+}
+
 Status check_options(const SessionOptions& opts) {
+    if (opts.allow_other && opts.kernel_permissions == false)
+        return make_error(Code::usage,
+                          "-o no_default_permissions cannot go with allow_other: the kernel walks folders it has "
+                          "cached without asking coffer, so other users could pass folders they may not search");
     install_process_hooks();
     ::fuse_session* se = new_session(opts, nullptr);
     if (!se) return make_error(Code::usage, "libfuse refused the mount options \"" + mount_option_string(opts) + "\"");
@@ -119,6 +118,7 @@ Result<std::unique_ptr<Session>> Session::mount(vfs::Filesystem& fs, const std::
     s->ctx_.read_only = opts.read_only || fs.read_only();
     s->ctx_.writeback_allowed = opts.writeback_cache;
     s->ctx_.read_ahead_kb = opts.read_ahead_kb;
+    s->ctx_.check_access = !kernel_checks_permissions(opts);
 
     SessionOptions effective = opts;
     effective.read_only = s->ctx_.read_only;
@@ -126,6 +126,8 @@ Result<std::unique_ptr<Session>> Session::mount(vfs::Filesystem& fs, const std::
     s->ctx_.se = s->se_;
     if (!s->se_)
         return make_error(Code::usage, "libfuse refused the mount options \"" + mount_option_string(effective) + "\"");
+    s->wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (s->wake_fd_ < 0) return sys_error(errno, "eventfd for the request loop");
     if (fuse_session_mount(s->se_, mountpoint.c_str()) != 0)
         return make_error(Code::io, "could not mount on " + mountpoint + " (libfuse's message is above)");
     s->mounted_ = true;
@@ -133,34 +135,21 @@ Result<std::unique_ptr<Session>> Session::mount(vfs::Filesystem& fs, const std::
 }
 
 Session::~Session() {
+    stop_filler(ctx_);
     unmount();
     if (se_) fuse_session_destroy(se_);
+    if (wake_fd_ >= 0) ::close(wake_fd_);
 }
 
 Status Session::run() {
-    loop_thread_ = pthread_self();
-    have_loop_thread_ = true;
-    sigset_t wake, old;
-    sigemptyset(&wake);
-    sigaddset(&wake, kWakeSignal);
-    pthread_sigmask(SIG_UNBLOCK, &wake, &old);
     running_ = true;
     int rc = 0;
     if (!exit_requested_) {
-        fuse_loop_config* cfg = fuse_loop_cfg_create();
-        if (!cfg) {
-            rc = -ENOMEM;
-        } else {
-            fuse_loop_cfg_set_clone_fd(cfg, 1);
-            fuse_loop_cfg_set_idle_threads(cfg, kMaxIdleThreads);
-            fuse_loop_cfg_set_max_threads(cfg, kMaxThreads);
-            rc = fuse_session_loop_mt(se_, cfg);
-            fuse_loop_cfg_destroy(cfg);
-        }
+        start_filler(ctx_);
+        rc = serve(se_, wake_fd_, LoopLimits{kMaxPinnedCpus, kMaxThreads});
+        stop_filler(ctx_);
     }
     running_ = false;
-    have_loop_thread_ = false;
-    pthread_sigmask(SIG_SETMASK, &old, nullptr);
     if (rc != 0 && !exit_requested_) {
         int err = rc < 0 ? -rc : rc;
         return sys_error(err, "the FUSE loop stopped");
@@ -171,12 +160,16 @@ Status Session::run() {
 void Session::request_exit() noexcept {
     exit_requested_ = true;
     if (se_) fuse_session_exit(se_);
-    if (have_loop_thread_ && running_) pthread_kill(loop_thread_, kWakeSignal);
+    if (wake_fd_ >= 0) {
+        uint64_t one = 1;
+        ssize_t n = ::write(wake_fd_, &one, sizeof one);  // wakes the workers' poll
+        (void)n;
+    }
 }
 
 void Session::stop() {
-    // A wake-up can land between the loop's "exited?" check and its sem_wait,
-    // so keep knocking until it has returned.
+    // The eventfd stays readable, so one knock would do; knocking again
+    // costs nothing while waiting for the loop to return.
     request_exit();
     while (running_.load()) {
         std::this_thread::sleep_for(std::chrono::milliseconds(50));

@@ -37,6 +37,12 @@ Result<Attr> Core::lookup(Ino parent, std::string_view name) {
     return attr_of(e.second);
 }
 
+Result<Attr> Core::peek(Ino parent, std::string_view name) {
+    std::lock_guard lk(mu_);
+    COFFER_ASSIGN(auto e, entry_locked(parent, name));
+    return attr_of(e.second);
+}
+
 void Core::forget(Ino ino, uint64_t nlookup) {
     std::lock_guard lk(mu_);
     auto it = lookups_.find(ino);

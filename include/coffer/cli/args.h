@@ -45,6 +45,7 @@ struct Args {
     bool foreground = false;
     bool read_only = false;   // --read-only or -o ro
     bool allow_other = false; // -o allow_other
+    std::optional<bool> kernel_permissions;  // -o [no_]default_permissions (unset: the kernel iff allow_other)
     bool debug = false;       // -o debug: libfuse's request trace (with --foreground)
     bool writeback_cache = true;  // -o [no_]writeback_cache: the kernel caches writes (see CLI-SPEC.md)
     std::optional<unsigned> read_ahead_kb;  // -o read_ahead_kb=N (unset: fuse::kDefaultReadAheadKb; 0: the kernel's)

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,10 +33,11 @@ constexpr unsigned kMaxReadahead = 1u << 20;
 // 2 MiB a sequential read keeps four 512 KiB READs in flight, so two workers
 // decrypt at once (1 GiB cold: 1.6 s instead of 2.0 s here).
 constexpr unsigned kDefaultReadAheadKb = 2048;
-// Idle workers kept; more start when requests arrive together (the kernel's
-// write-back sends up to 12 at once) and end again when idle: each holds a
-// request buffer of max_write and coffer's per-thread scratch (~3 MiB).
-constexpr unsigned kMaxIdleThreads = 4;
+// One worker waits on each of the first kMaxPinnedCpus CPUs (see
+// src/fuse/loop.cpp); more start when requests arrive together (the
+// kernel's write-back sends up to 12 at once) and end again when idle: each
+// holds a request buffer of max_write and coffer's per-thread scratch (~3 MiB).
+constexpr unsigned kMaxPinnedCpus = 8;
 // Worker threads at most (libfuse's default is 10). A kernel cache fill may
 // wait for a page that a read of the same file holds, and changes of that
 // file wait for the fill (see vfs Core::ContentChange); the reads need free
@@ -46,6 +48,16 @@ struct SessionOptions {
     std::string vault_path;  // shown as fsname=coffer:<vault_path>
     bool read_only = false;
     bool allow_other = false;
+    // Who checks permissions: the kernel (default_permissions) or the daemon
+    // at each request (vfs/access.h). The kernel always when other users
+    // may reach the mount (allow_other; false is then refused); unset: the
+    // daemon. Its checks save a GETATTR of the parent before every create
+    // and unlink (the kernel's cached attributes of a changed folder are
+    // stale), but the kernel then walks entries it has cached without
+    // asking, so search permission on a folder holds only for entries not
+    // looked up yet: harmless when only the mounting user (who may chmod
+    // the folder anyway) reaches the mount, a hole for other users.
+    std::optional<bool> kernel_permissions;
     bool debug = false;                       // libfuse's request trace on stderr
     bool writeback_cache = false;             // let the kernel cache writes (-o writeback_cache)
     unsigned read_ahead_kb = 0;               // max_readahead offered at INIT (0: the kernel's own); the
@@ -55,6 +67,8 @@ struct SessionOptions {
 
 // The -o option string libfuse is given (fsname, subtype, default_permissions, …).
 std::string mount_option_string(const SessionOptions& opts);
+// Whether the kernel checks permissions (default_permissions) for these options.
+bool kernel_checks_permissions(const SessionOptions& opts);
 // Code::usage if libfuse would refuse these options (checked without mounting).
 Status check_options(const SessionOptions& opts);
 
@@ -68,13 +82,12 @@ public:
     Session(const Session&) = delete;
     Session& operator=(const Session&) = delete;
 
-    // Serves requests on several threads until request_exit(), a kernel
-    // unmount or a signal handled by the caller ends the loop. Call on the
-    // thread that should receive the wake-up signal (see request_exit).
+    // Serves requests on several threads (src/fuse/loop.cpp) until
+    // request_exit() or a kernel unmount ends the loop.
     Status run();
 
-    // Thread-safe and async-signal-safe: asks the loop to return. The loop
-    // thread sleeps in sem_wait, so it is woken with kWakeSignal.
+    // Thread-safe and async-signal-safe: asks the loop to return (marks the
+    // session exited and wakes the workers through an eventfd).
     void request_exit() noexcept;
     bool loop_running() const noexcept { return running_.load(); }
     // Not signal-safe: requests exit and waits until run() has returned (or
@@ -84,9 +97,6 @@ public:
     // Unmounts (lazily, as libfuse does). Idempotent, thread-safe.
     void unmount();
 
-    // The signal used to wake the loop thread (its handler does nothing).
-    static int wake_signal() noexcept;
-
 private:
     Session() = default;
     OpsContext ctx_;
@@ -95,8 +105,7 @@ private:
     bool mounted_ = false;
     std::atomic<bool> running_{false};
     std::atomic<bool> exit_requested_{false};
-    pthread_t loop_thread_{};
-    std::atomic<bool> have_loop_thread_{false};
+    int wake_fd_ = -1;  // eventfd: request_exit makes it readable, waking the loop's workers
 };
 
 }  // namespace coffer::fuse

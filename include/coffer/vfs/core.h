@@ -68,6 +68,7 @@ public:
 
     // ---- Filesystem
     Result<Attr> lookup(Ino parent, std::string_view name) override;
+    Result<Attr> peek(Ino parent, std::string_view name) override;
     void forget(Ino ino, uint64_t nlookup) override;
     Result<Attr> getattr(Ino ino) override;
     Result<Attr> setattr(Ino ino, const SetAttrReq& req, const Ctx& ctx) override;

@@ -86,6 +86,8 @@ public:
     virtual ~Filesystem() = default;
 
     virtual Result<Attr> lookup(Ino parent, std::string_view name) = 0;  // +1 lookup count
+    // The entry's attributes without counting a lookup (permission checks).
+    virtual Result<Attr> peek(Ino parent, std::string_view name) = 0;
     virtual void forget(Ino ino, uint64_t nlookup) = 0;
     virtual Result<Attr> getattr(Ino ino) = 0;
     virtual Result<Attr> setattr(Ino ino, const SetAttrReq& req, const Ctx& ctx) = 0;

@@ -1,0 +1,58 @@
+// Permission checks on mode bits, as the kernel's generic_permission and the
+// chown/chmod/utimes rules make them, for mounts where the daemon checks
+// instead of the kernel (see fuse::SessionOptions::kernel_permissions).
+// Pure functions of a node's attributes and the caller: no I/O, no locks.
+// No ACLs (coffer stores none), no capabilities: uid 0 is the privileged
+// caller, as FUSE requests carry no capability set.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+
+#include "coffer/vfs/filesystem.h"
+
+namespace coffer::vfs {
+
+// Who asks. Supplementary groups are looked up only when a check needs
+// them (FUSE requests carry uid and gid only; the groups cost a /proc read).
+struct Caller {
+    uint32_t uid = 0, gid = 0;
+    std::function<bool(uint32_t gid)> in_supplementary;  // empty: none
+    bool root() const { return uid == 0; }
+    bool in_group(uint32_t g) const { return g == gid || (in_supplementary && in_supplementary(g)); }
+};
+
+// Access bits, as access(2)'s R_OK / W_OK / X_OK.
+constexpr int kMayRead = 4, kMayWrite = 2, kMayExec = 1;
+
+// May `c` read / write / search-or-execute `a`? Root may do all but execute
+// a non-directory with no execute bit at all.
+bool may(const Attr& a, const Caller& c, int mask);
+
+// Removing or renaming away an entry `victim` of directory `dir`: the
+// sticky-bit rule (0 or EPERM). Write and search permission on `dir` are
+// checked separately with may().
+int check_sticky(const Attr& dir, const Attr& victim, const Caller& c);
+
+// What a setattr may change (0, EPERM or EACCES), and the one change the
+// rules make to it: a non-root caller outside the file's group cannot set
+// S_ISGID, which chmod then drops (as Linux does). `with_handle`: the
+// request came through an open file (ftruncate, futimens), whose open was
+// checked. `kernel_times`: the kernel's write-back cache keeps file times
+// and hands them over as explicit times (also for touch and for a write by
+// a caller who may write but does not own the file).
+int check_setattr(const Attr& a, const Caller& c, SetAttrReq& req, bool with_handle, bool kernel_times);
+
+// A hard link to `a` by someone else than its owner (0 or EPERM): Linux's
+// protected_hardlinks rule (on by default in Debian): only a regular file
+// the caller may read and write, and not setuid or setgid-executable.
+int check_link_source(const Attr& a, const Caller& c);
+
+// Setting or removing a user.* xattr (0, EPERM or EACCES): write permission,
+// and in a sticky folder only its owner.
+int check_user_xattr_write(const Attr& a, const Caller& c);
+
+// open(2) flags to the access they need (O_TRUNC needs write).
+int open_mask(int flags);
+
+}  // namespace coffer::vfs
