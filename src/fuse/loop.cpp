@@ -11,15 +11,17 @@
 // scheduler (the kernel's FUSE wake-ups carry no "sync" hint, so nothing
 // keeps the two together).
 //
-// Here one worker is pinned to each usable CPU (up to max_pinned_cpus) and
-// waits in poll(2), which wakes every waiter: the worker on the caller's CPU
-// runs as soon as the caller sleeps and usually wins the non-blocking read;
-// the others find nothing and wait again. Untar 5.4–5.6 s (same runs: 6.6–
-// 7.0 s with libfuse's loop); see docs/PERFORMANCE.md. When every worker is
-// busy (requests that block: fsync, page-cache fills, the kernel's
-// write-back sending many writes at once) another starts, unpinned, up to
-// max_threads, and ends again once more workers wait than there are pinned
-// ones, as libfuse's loop grows and shrinks.
+// Here two workers are pinned to each usable CPU (up to max_pinned_cpus)
+// and wait in poll(2), which wakes every waiter: a worker on the caller's
+// CPU runs as soon as the caller sleeps and usually wins the non-blocking
+// read; the others find nothing and wait again (the cost: a wake-up per
+// worker per request, hence the cap). Untar 5.3–5.4 s against 5.7–6.6 s
+// with one worker per CPU and extra workers started eagerly, and 6.6–7.0 s
+// with libfuse's loop; see docs/PERFORMANCE.md. When every worker is busy
+// (requests that block: fsync, the kernel's write-back sending many writes
+// at once) another starts, unpinned, up to max_threads, and ends again once
+// more workers wait than there are pinned ones, as libfuse's loop grows and
+// shrinks.
 #define FUSE_USE_VERSION 34
 #include "coffer/fuse/loop.h"
 

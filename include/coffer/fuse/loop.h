@@ -7,7 +7,7 @@ struct fuse_session;
 namespace coffer::fuse {
 
 struct LoopLimits {
-    unsigned max_pinned_cpus = 8;  // one pinned worker on each of the first N usable CPUs
+    unsigned max_pinned_cpus = 4;  // pinned workers on each of the first N usable CPUs
     unsigned max_threads = 64;     // pinned and extra workers together
 };
 

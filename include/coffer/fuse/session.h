@@ -33,11 +33,12 @@ constexpr unsigned kMaxReadahead = 1u << 20;
 // 2 MiB a sequential read keeps four 512 KiB READs in flight, so two workers
 // decrypt at once (1 GiB cold: 1.6 s instead of 2.0 s here).
 constexpr unsigned kDefaultReadAheadKb = 2048;
-// One worker waits on each of the first kMaxPinnedCpus CPUs (see
-// src/fuse/loop.cpp); more start when requests arrive together (the
-// kernel's write-back sends up to 12 at once) and end again when idle: each
-// holds a request buffer of max_write and coffer's per-thread scratch (~3 MiB).
-constexpr unsigned kMaxPinnedCpus = 8;
+// Two workers wait on each of the first kMaxPinnedCpus CPUs (see
+// src/fuse/loop.cpp; every request wakes them all, so more would cost more
+// than they save); more start when requests arrive together (the kernel's
+// write-back sends up to 12 at once) and end again when idle: each holds a
+// request buffer of max_write and coffer's per-thread scratch (~3 MiB).
+constexpr unsigned kMaxPinnedCpus = 4;
 // Worker threads at most (libfuse's default is 10). A kernel cache fill may
 // wait for a page that a read of the same file holds, and changes of that
 // file wait for the fill (see vfs Core::ContentChange); the reads need free
