@@ -89,6 +89,9 @@ Parsed parse_args(int argc, const char* const* argv) {
     init->add_flag("--insecure-fast-kdf", a.insecure_fast_kdf, "cheap password hashing, for tests only");
     init->add_option("--block-size", a.block_size,
                      "bytes sealed per block in the vault's objects (power of two, 4096..1048576; default 16384)");
+    init->add_option("--extent-size", a.extent_size,
+                     "bytes of a file sealed again when any of them changes (a multiple of the block size, up to "
+                     "64 MiB; default 4194304)");
 
     auto* mount = app.add_subcommand("mount", "unlock a vault and show it as a folder");
     mount->add_option("VAULT", a.vault, "the vault folder")->required();

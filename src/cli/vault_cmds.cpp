@@ -41,9 +41,14 @@ crypto::PwParams pw_params(bool insecure) {
 }  // namespace
 
 int run_init(const Args& a) {
-    if (a.block_size != 0) {
-        auto geometry = format::check_geometry(a.block_size, format::kDefaultExtentSize);
-        if (!geometry.ok()) return report(make_error(Code::usage, "--block-size: " + geometry.error().message()));
+    const uint32_t block_size = a.block_size != 0 ? a.block_size : format::kDefaultBlockSize;
+    const uint32_t extent_size = a.extent_size != 0 ? a.extent_size : format::kDefaultExtentSize;
+    if (a.block_size != 0 || a.extent_size != 0) {
+        auto geometry = format::check_geometry(block_size, extent_size);
+        if (!geometry.ok()) {
+            const char* flag = a.extent_size != 0 ? "--extent-size" : "--block-size";
+            return report(make_error(Code::usage, std::string(flag) + ": " + geometry.error().message()));
+        }
     }
     // Refuse an existing recovery key file before anything is created.
     UniqueFd key_out;
@@ -70,7 +75,8 @@ int run_init(const Args& a) {
 
     store::CreateOptions opts;
     opts.pw_params = pw_params(a.insecure_fast_kdf);
-    if (a.block_size != 0) opts.block_size = a.block_size;
+    opts.block_size = block_size;
+    opts.extent_size = extent_size;
     auto key = store::Vault::create(a.vault, *pw, opts);
     if (!key.ok()) return fail(key.error());
     crypto::SecretBytes text = format::format_recovery_key(*key);

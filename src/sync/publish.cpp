@@ -19,7 +19,12 @@ namespace {
 // Chunks of at least this many bytes get an object of their own; smaller
 // ones share a pack, so 14 000 small files cost a few files and fsyncs.
 constexpr uint64_t kOwnObjectMin = 1 << 20;
-constexpr uint64_t kPackTarget = 8 << 20;
+// The pack size; another only for the pack-size sweep (bench/packsize.sh
+// builds coffer with -DCOFFER_PACK_TARGET_MB=N).
+#ifndef COFFER_PACK_TARGET_MB
+#define COFFER_PACK_TARGET_MB 8
+#endif
+constexpr uint64_t kPackTarget = uint64_t{COFFER_PACK_TARGET_MB} << 20;
 constexpr uint64_t kTrimAfter = 1 << 20;
 
 class ObjectWriter {

@@ -105,4 +105,31 @@ coffer_mount || fatal "second device, second mount"
 check "second device, second mount: diff -r" diff -r --no-dereference "$T/ref" "$MNT"
 coffer_unmount || fail "coffer unmount exit $?"
 
+# ---------------------------------------------------------------- vault geometry
+# init --block-size / --extent-size: a vault with 4 KiB blocks and 64 KiB
+# extents holds a file over many extents, changed in the middle, across a
+# new device; a bad geometry is a usage error that creates nothing.
+log "a vault with 4 KiB blocks and 64 KiB extents"
+CLOUD=$T/cloud-geometry STATE=$T/state-geometry MNT=$T/mnt-geometry
+rm -f "$RK"
+coffer_init --block-size 4096 --extent-size 65536 || fatal "init with --block-size 4096 --extent-size 65536"
+info=$(coffer info "$CLOUD" 2>&1)
+assert_match "block size: +4 KiB" "$info" "coffer info shows the block size"
+assert_match "extent size: +64 KiB" "$info" "coffer info shows the extent size"
+head -c 1000000 /dev/urandom >"$T/geo.ref"
+coffer_mount || fatal "mount the 64 KiB-extent vault"
+cp "$T/geo.ref" "$MNT/geo" && sync
+check "sync of a file over 16 extents" coffer sync "$MNT"
+printf 'changed in the middle' | dd of="$T/geo.ref" bs=1 seek=500000 conv=notrunc status=none
+printf 'changed in the middle' | dd of="$MNT/geo" bs=1 seek=500000 conv=notrunc status=none
+coffer_unmount || fail "coffer unmount exit $?"
+STATE=$T/state-geometry2
+coffer_mount || fatal "a new device on the 64 KiB-extent vault"
+assert_file_eq "$T/geo.ref" "$MNT/geo" "the new device reads the changed file"
+coffer_unmount || fail "coffer unmount exit $?"
+assert_fails_with "$EX_USAGE" "$COFFER" init "$T/cloud-bad" --insecure-fast-kdf --password-file "$PW" \
+    --recovery-key-file "$T/rk-bad" --extent-size 1000
+assert_match "extent-size" "$LAST_OUTPUT" "the refusal names --extent-size"
+check_fails "nothing created for a refused geometry" test -e "$T/cloud-bad"
+
 finish

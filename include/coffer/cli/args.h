@@ -41,7 +41,8 @@ struct Args {
     std::string new_password_file;  // passwd
     std::string state_dir;
     bool insecure_fast_kdf = false;
-    uint32_t block_size = 0;  // init --block-size (0: the default)
+    uint32_t block_size = 0;   // init --block-size (0: the default)
+    uint32_t extent_size = 0;  // init --extent-size (0: the default)
     bool foreground = false;
     bool read_only = false;   // --read-only or -o ro
     bool allow_other = false; // -o allow_other

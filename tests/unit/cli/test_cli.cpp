@@ -59,6 +59,10 @@ TEST_CASE("parse: every subcommand of the spec") {
     p = parse({"init", "V", "--block-size", "65536"});
     REQUIRE(p.args);
     CHECK(p.args->block_size == 65536);
+    CHECK(p.args->extent_size == 0);
+    p = parse({"init", "V", "--extent-size", "1048576"});
+    REQUIRE(p.args);
+    CHECK(p.args->extent_size == 1048576);
 
     p = parse({"mount", "V", "M", "--password-file", "F", "--state", "S", "--foreground", "--read-only", "-o",
                "no_writeback_cache"});

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# bench/packsize.sh - the pack size chosen by measurement (issue 4 part 4).
+# Chunks under 1 MiB share pack objects, which publish fills to a target
+# size (COFFER_PACK_TARGET_MB, a build setting: a reader takes packs of any
+# size). For each target, coffer is built from `git archive HEAD` with that
+# setting; then, round-robin REPS times: the Boost headers tarball is
+# extracted into a new vault and published (time, vault files and size),
+# and a new device mounts the vault and reads every file cold (reads come
+# from the packs). Prints a Markdown table of medians.
+#
+#   TARGETS     pack targets in MiB [2 8 32]
+#   REPS        repetitions [3]
+#   TARBALL     [/tmp/bench/boost.tar, made from /usr/include/boost if absent]
+#   BENCH_ROOT  work folder on a real disk [/tmp/bench]
+set -euo pipefail
+HERE=$(cd "$(dirname "$(readlink -f "$0")")" && pwd)
+ROOT=$(cd "$HERE/.." && pwd)
+TARGETS=${TARGETS:-2 8 32}
+REPS=${REPS:-3}
+BENCH_ROOT=${BENCH_ROOT:-/tmp/bench}
+TARBALL=${TARBALL:-$BENCH_ROOT/boost.tar}
+[ "$(id -u)" = 0 ] || { echo "run as root (drop_caches, FUSE)" >&2; exit 2; }
+mkdir -p "$BENCH_ROOT"
+[ -f "$TARBALL" ] || tar -cf "$TARBALL" -C /usr/include boost
+W=$(mktemp -d "$BENCH_ROOT/packsize.XXXXXX")
+MNT=$W/mnt
+COFFER=
+cleanup() {
+    if mountpoint -q "$MNT" 2>/dev/null && [ -n "$COFFER" ]; then
+        timeout 60 "$COFFER" unmount "$MNT" >/dev/null 2>&1 || fusermount3 -u -z "$MNT"
+    fi
+    rm -rf "$W"
+}
+trap cleanup EXIT
+mkdir -p "$MNT" "$W/src"
+(cd "$ROOT" && git archive HEAD) | tar -x -C "$W/src"
+for mb in $TARGETS; do
+    echo "building coffer with $mb MiB packs" >&2
+    cmake -S "$W/src" -B "$W/build-$mb" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCOFFER_TESTS=OFF \
+        -DCOFFER_PACK_TARGET_MB="$mb" >/dev/null
+    ninja -C "$W/build-$mb" coffer >/dev/null
+done
+echo "benchmark password" >"$W/pw"
+drop() { sync; echo 3 >/proc/sys/vm/drop_caches; }
+since() { echo "$EPOCHREALTIME - $1" | bc; }
+: >"$W/results"
+for rep in $(seq "$REPS"); do
+    for mb in $TARGETS; do
+        COFFER=$W/build-$mb/coffer
+        rm -rf "$W/vault" "$W/state" "$W/state2" "$W/rk"
+        timeout 60 "$COFFER" init "$W/vault" --password-file "$W/pw" --recovery-key-file "$W/rk" \
+            --insecure-fast-kdf >/dev/null
+        timeout 60 "$COFFER" mount "$W/vault" "$MNT" --password-file "$W/pw" --state "$W/state" >/dev/null
+        tar -xf "$TARBALL" -C "$MNT"
+        t0=$EPOCHREALTIME; timeout 600 "$COFFER" sync "$MNT" >/dev/null; publish=$(since "$t0")
+        timeout 120 "$COFFER" unmount "$MNT" >/dev/null
+        files=$(find "$W/vault" -type f | wc -l)
+        vault_kib=$(du -sk "$W/vault" | cut -f1)
+        timeout 600 "$COFFER" mount "$W/vault" "$MNT" --password-file "$W/pw" --state "$W/state2" >/dev/null
+        drop
+        t0=$EPOCHREALTIME; tar -cf - -C "$MNT" . | wc -c >/dev/null; readall=$(since "$t0")
+        timeout 120 "$COFFER" unmount "$MNT" >/dev/null
+        echo "$mb $rep $publish $files $vault_kib $readall" | tee -a "$W/results" >&2
+    done
+done
+echo "| pack target | publish after the untar (s) | vault files | vault size (KiB) | new device: read every file, cold (s) |"
+echo "|---|---|---|---|---|"
+for mb in $TARGETS; do
+    awk -v mb="$mb" '$1 == mb' "$W/results" | python3 -c '
+import sys, statistics as st
+rows = [l.split() for l in sys.stdin]
+med = lambda i: st.median(float(r[i]) for r in rows)
+print(f"| {rows[0][0]} MiB | {med(2):.2f} | {med(3):.0f} | {med(4):.0f} | {med(5):.2f} |")'
+done
