@@ -19,22 +19,11 @@ SIZES=${SIZES:-4096 16384 65536}
 REPS=${REPS:-3}
 MB=${MB:-256}
 BENCH_ROOT=${BENCH_ROOT:-/tmp/bench}
-[ "$(id -u)" = 0 ] || { echo "run as root (drop_caches, FUSE)" >&2; exit 2; }
 for t in fio jq; do command -v $t >/dev/null || { echo "needs $t" >&2; exit 2; }; done
-mkdir -p "$BENCH_ROOT"
-W=$(mktemp -d "$BENCH_ROOT/blocksize.XXXXXX")
-MNT=$W/mnt
-cleanup() {
-    mountpoint -q "$MNT" 2>/dev/null && { timeout 60 "$COFFER" unmount "$MNT" >/dev/null 2>&1 || fusermount3 -u -z "$MNT"; }
-    rm -rf "$W"
-}
-trap cleanup EXIT
-mkdir -p "$MNT"
-echo "benchmark password" >"$W/pw"
+source "$HERE/sweep-lib.sh"
+sweep_setup blocksize
 head -c $((MB << 20)) /dev/urandom >"$W/data"
-drop() { sync; echo 3 >/proc/sys/vm/drop_caches; }
 mount_it() { timeout 60 "$COFFER" mount "$W/vault" "$MNT" --password-file "$W/pw" --state "$W/state" >/dev/null; }
-: >"$W/results"
 for rep in $(seq "$REPS"); do
     for bs in $SIZES; do
         rm -rf "$W/vault" "$W/state" "$W/rk"
@@ -62,9 +51,5 @@ done
 echo "| block size | publish ${MB} MiB (s) | 4 KiB random read, cold (IOPS) | sequential read, cold (s) | vault size (KiB) |"
 echo "|---|---|---|---|---|"
 for bs in $SIZES; do
-    awk -v bs="$bs" '$1 == bs' "$W/results" | python3 -c '
-import sys, statistics as st
-rows = [l.split() for l in sys.stdin]
-med = lambda i: st.median(float(r[i]) for r in rows)
-print(f"| {int(rows[0][0]) // 1024} KiB | {med(2):.2f} | {med(3):.0f} | {med(4):.2f} | {med(5):.0f} |")'
+    median_row "$bs" "$((bs / 1024)) KiB" '| {label} | {0:.2f} | {1:.0f} | {2:.2f} | {3:.0f} |'
 done

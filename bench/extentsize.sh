@@ -22,21 +22,10 @@ REPS=${REPS:-3}
 MB=${MB:-256}
 CHANGES=${CHANGES:-64}
 BENCH_ROOT=${BENCH_ROOT:-/tmp/bench}
-[ "$(id -u)" = 0 ] || { echo "run as root (drop_caches, FUSE)" >&2; exit 2; }
-mkdir -p "$BENCH_ROOT"
-W=$(mktemp -d "$BENCH_ROOT/extentsize.XXXXXX")
-MNT=$W/mnt
-cleanup() {
-    mountpoint -q "$MNT" 2>/dev/null && { timeout 60 "$COFFER" unmount "$MNT" >/dev/null 2>&1 || fusermount3 -u -z "$MNT"; }
-    rm -rf "$W"
-}
-trap cleanup EXIT
-mkdir -p "$MNT"
-echo "benchmark password" >"$W/pw"
+source "$HERE/sweep-lib.sh"
+sweep_setup extentsize
 head -c $((MB << 20)) /dev/urandom >"$W/data"
-drop() { sync; echo 3 >/proc/sys/vm/drop_caches; }
 mount_it() { timeout 60 "$COFFER" mount "$W/vault" "$MNT" --password-file "$W/pw" --state "$W/state" >/dev/null; }
-since() { echo "$EPOCHREALTIME - $1" | bc; }
 # The same scattered 4 KiB writes for every size: offsets from a fixed seed.
 change() {  # change FILE
     python3 - "$1" "$CHANGES" "$MB" <<'PY'
@@ -50,7 +39,6 @@ os.fsync(fd)
 os.close(fd)
 PY
 }
-: >"$W/results"
 for rep in $(seq "$REPS"); do
     for es in $SIZES; do
         rm -rf "$W/vault" "$W/state" "$W/rk"
@@ -78,9 +66,5 @@ done
 echo "| extent size | publish ${MB} MiB (s) | vault files | publish after ${CHANGES} scattered 4 KiB writes (s) | vault grows by (KiB) | sequential read, cold (s) |"
 echo "|---|---|---|---|---|---|"
 for es in $SIZES; do
-    awk -v es="$es" '$1 == es' "$W/results" | python3 -c '
-import sys, statistics as st
-rows = [l.split() for l in sys.stdin]
-med = lambda i: st.median(float(r[i]) for r in rows)
-print(f"| {int(rows[0][0]) // 1048576} MiB | {med(2):.2f} | {med(3):.0f} | {med(4):.2f} | {med(5):.0f} | {med(6):.2f} |")'
+    median_row "$es" "$((es >> 20)) MiB" '| {label} | {0:.2f} | {1:.0f} | {2:.2f} | {3:.0f} | {4:.2f} |'
 done

@@ -19,20 +19,11 @@ TARGETS=${TARGETS:-2 8 32}
 REPS=${REPS:-3}
 BENCH_ROOT=${BENCH_ROOT:-/tmp/bench}
 TARBALL=${TARBALL:-$BENCH_ROOT/boost.tar}
-[ "$(id -u)" = 0 ] || { echo "run as root (drop_caches, FUSE)" >&2; exit 2; }
-mkdir -p "$BENCH_ROOT"
-[ -f "$TARBALL" ] || tar -cf "$TARBALL" -C /usr/include boost
-W=$(mktemp -d "$BENCH_ROOT/packsize.XXXXXX")
-MNT=$W/mnt
 COFFER=
-cleanup() {
-    if mountpoint -q "$MNT" 2>/dev/null && [ -n "$COFFER" ]; then
-        timeout 60 "$COFFER" unmount "$MNT" >/dev/null 2>&1 || fusermount3 -u -z "$MNT"
-    fi
-    rm -rf "$W"
-}
-trap cleanup EXIT
-mkdir -p "$MNT" "$W/src"
+source "$HERE/sweep-lib.sh"
+sweep_setup packsize
+[ -f "$TARBALL" ] || tar -cf "$TARBALL" -C /usr/include boost
+mkdir -p "$W/src"
 (cd "$ROOT" && git archive HEAD) | tar -x -C "$W/src"
 for mb in $TARGETS; do
     echo "building coffer with $mb MiB packs" >&2
@@ -40,10 +31,6 @@ for mb in $TARGETS; do
         -DCOFFER_PACK_TARGET_MB="$mb" >/dev/null
     ninja -C "$W/build-$mb" coffer >/dev/null
 done
-echo "benchmark password" >"$W/pw"
-drop() { sync; echo 3 >/proc/sys/vm/drop_caches; }
-since() { echo "$EPOCHREALTIME - $1" | bc; }
-: >"$W/results"
 for rep in $(seq "$REPS"); do
     for mb in $TARGETS; do
         COFFER=$W/build-$mb/coffer
@@ -66,9 +53,5 @@ done
 echo "| pack target | publish after the untar (s) | vault files | vault size (KiB) | new device: read every file, cold (s) |"
 echo "|---|---|---|---|---|"
 for mb in $TARGETS; do
-    awk -v mb="$mb" '$1 == mb' "$W/results" | python3 -c '
-import sys, statistics as st
-rows = [l.split() for l in sys.stdin]
-med = lambda i: st.median(float(r[i]) for r in rows)
-print(f"| {rows[0][0]} MiB | {med(2):.2f} | {med(3):.0f} | {med(4):.0f} | {med(5):.2f} |")'
+    median_row "$mb" "$mb MiB" '| {label} | {0:.2f} | {1:.0f} | {2:.0f} | {3:.2f} |'
 done

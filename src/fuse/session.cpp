@@ -3,7 +3,6 @@
 #define FUSE_USE_VERSION 34
 #include <fuse_lowlevel.h>
 
-#include <signal.h>
 #include <sys/eventfd.h>
 
 #include <algorithm>

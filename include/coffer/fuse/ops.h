@@ -2,7 +2,6 @@
 // as userdata. The one boundary where coffer::Error becomes an errno.
 #pragma once
 
-#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>

@@ -3,8 +3,6 @@
 // <fuse_lowlevel.h>: only src/fuse/ does.
 #pragma once
 
-#include <pthread.h>
-
 #include <atomic>
 #include <memory>
 #include <mutex>
