@@ -181,7 +181,7 @@ coffer::Status publish_cut(vfs::Core& core, vfs::Cut& cut, PublishStats& stats) 
         // What commit_publish does not need of the file goes now.
         n.plan.key.reset();
         std::vector<format::ExtentRef>().swap(n.plan.extents);
-        std::vector<std::shared_ptr<UniqueFd>>().swap(n.plan.piece_fds);
+        std::vector<std::shared_ptr<SourceFile>>().swap(n.plan.piece_fds);
     }
     COFFER_TRY(writer.finish());
     Bytes().swap(buf);

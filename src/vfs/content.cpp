@@ -44,7 +44,7 @@ namespace {
 // Per-thread scratch buffers: a fresh vector per FUSE request would be a
 // fresh mmap (and page faults) for every read or write over 128 KiB.
 uint8_t* scratch(size_t n, int slot) {
-    thread_local std::vector<uint8_t> bufs[3];
+    thread_local std::vector<uint8_t> bufs[2];
     auto& b = bufs[slot];
     if (b.size() < n) b.resize(n);
     return b.data();
@@ -52,7 +52,7 @@ uint8_t* scratch(size_t n, int slot) {
 }  // namespace
 
 namespace staging {
-uint8_t* write_scratch(size_t n) { return scratch(n, 2); }
+uint8_t* write_scratch(size_t n) { return scratch(n, 1); }
 }  // namespace staging
 
 namespace {
@@ -93,7 +93,7 @@ std::shared_ptr<const crypto::SecretBytes> Core::remember_key_locked(Ino ino, cr
     return p;
 }
 
-Result<std::shared_ptr<UniqueFd>> Core::object_fd(const Id128& id) {
+Result<std::shared_ptr<SourceFile>> Core::object_fd(const Id128& id) {
     std::string rel = format::object_path(id);
     {
         std::lock_guard lk(obj_mu_);
@@ -117,7 +117,7 @@ Result<std::shared_ptr<UniqueFd>> Core::object_fd(const Id128& id) {
             return make_error(Code::corrupt, "object " + id.hex() + " is " + std::to_string(st.st_size) +
                                                  " bytes, its header says " + std::to_string(*info.length));
     }
-    auto p = std::make_shared<UniqueFd>(std::move(fd));
+    auto p = std::make_shared<SourceFile>(std::move(fd));
     std::lock_guard lk(obj_mu_);
     if (objects_.size() > 512) objects_.clear();  // bounded; objects are immutable
     objects_[rel] = p;
@@ -143,14 +143,13 @@ Status Core::read_extent(const crypto::SecretBytes& key, uint32_t key_epoch, con
     uint64_t last_plain = std::min<uint64_t>(B, e.plain_len - j1 * B);
     uint64_t stop = e.offset + format::sealed_block_offset(j1, static_cast<uint32_t>(B)) + last_plain +
                     crypto::kSealOverhead;
-    uint8_t* sealed = scratch(stop - start, 0);
-    bool short_read = false;
-    COFFER_TRY(pread_full((*fd)->get(), sealed, stop - start, start, short_read));
-    if (short_read) {
+    COFFER_ASSIGN(ByteSpan got, (*fd)->read(start, stop - start));
+    const uint8_t* sealed = got.data();
+    if (got.size() < stop - start) {
         log::error("tampered: " + what() + ": object " + e.object.hex() + " is truncated");
         return make_error(Code::corrupt, "object " + e.object.hex() + " is truncated");
     }
-    uint8_t* plain = scratch(B, 1);
+    uint8_t* plain = scratch(B, 0);
     for (uint64_t j = j0; j <= j1; ++j) {
         uint64_t plen = std::min<uint64_t>(B, e.plain_len - j * B);
         format::BlockAad aad{e.object, e.offset, j, j + 1 == nblocks, key_epoch};
@@ -169,9 +168,7 @@ Status Core::read_extent(const crypto::SecretBytes& key, uint32_t key_epoch, con
 }
 
 namespace {
-constexpr uint64_t kPrefetchFrom = 256 * 1024;
-
-Status read_staged(const UniqueFd& fd, const Id128& gid, const crypto::SecretBytes& key,
+Status read_staged(const SourceFile& fd, const Id128& gid, const crypto::SecretBytes& key,
                    const index::StagingPiece& p, uint64_t from, uint64_t to, uint8_t* out) {
     uint64_t r0 = p.skip + (from - p.off), r1 = r0 + (to - from);
     uint64_t f0 = r0 / kFrameSize, f1 = (r1 - 1) / kFrameSize;
@@ -179,20 +176,9 @@ Status read_staged(const UniqueFd& fd, const Id128& gid, const crypto::SecretByt
     uint64_t last_plain = std::min<uint64_t>(kFrameSize, p.rec_len - f1 * kFrameSize);
     uint64_t start = p.pos + f0 * stride;
     uint64_t stop = p.pos + f1 * stride + last_plain + crypto::kSealOverhead;
-    uint8_t* sealed = scratch(stop - start, 0);
-    if (stop - start >= kPrefetchFrom) {
-        // A large read is most likely part of a sequential one: have the
-        // kernel read the next stretch of this record from the disk while
-        // this one is opened (its own readahead of the log is far smaller
-        // than one request, so disk and CPU would take turns).
-        const uint64_t rec_end = p.pos + staging::sealed_record_size(p.rec_len);
-        const uint64_t next_end = std::min(rec_end, stop + 2 * (stop - start));
-        if (next_end > stop)
-            ::posix_fadvise(fd.get(), static_cast<off_t>(stop), static_cast<off_t>(next_end - stop), POSIX_FADV_WILLNEED);
-    }
-    bool short_read = false;
-    COFFER_TRY(pread_full(fd.get(), sealed, stop - start, start, short_read));
-    if (short_read) return make_error(Code::corrupt, "staging log is truncated");
+    COFFER_ASSIGN(ByteSpan got, fd.read(start, stop - start));
+    const uint8_t* sealed = got.data();
+    if (got.size() < stop - start) return make_error(Code::corrupt, "staging log is truncated");
     // Frames wholly inside the range open straight into `out`; the partial
     // ones at either end go through a scratch frame. A large read opens its
     // frames on every core.
@@ -204,7 +190,7 @@ Status read_staged(const UniqueFd& fd, const Id128& gid, const crypto::SecretByt
             uint64_t a = std::max(r0, fstart), b = std::min(r1, fstart + plen);
             if (a >= b) continue;
             bool whole = a == fstart && b == fstart + plen;
-            uint8_t* plain = whole ? out + (a - r0) : scratch(kFrameSize, 1);
+            uint8_t* plain = whole ? out + (a - r0) : scratch(kFrameSize, 0);
             if (!crypto::open_into(key, box, aad::frame(gid, p.rec_id, f), plain).ok()) return false;
             if (!whole) std::memcpy(out + (a - r0), plain + (a - fstart), b - a);
         }
@@ -240,19 +226,24 @@ Result<ReadPlan> Core::plan_locked(const index::NodeRow& n, uint64_t off, uint64
 
 Status Core::read_plan(const ReadPlan& plan, uint64_t off, uint64_t len, uint8_t* out,
                        const std::function<std::string()>& what) {
-    std::memset(out, 0, len);
     const uint64_t end = off + len;
     const uint64_t E = header_.extent_size;
-    // Bytes not covered by staging come from the published extents (or are holes).
+    // Bytes not covered by staging come from the published extents, or are
+    // holes (zeros).
     auto from_extents = [&](uint64_t a, uint64_t b) -> Status {
         if (a >= b) return {};
         auto it = std::lower_bound(plan.extents.begin(), plan.extents.end(), a / E,
                                    [](const format::ExtentRef& e, uint64_t idx) { return e.index < idx; });
+        uint64_t filled = a;
         for (; it != plan.extents.end() && it->index * E < b; ++it) {
             uint64_t ea = it->index * E, eb = ea + it->plain_len;
             uint64_t x = std::max(a, ea), y = std::min(b, eb);
-            if (x < y) COFFER_TRY(read_extent(*plan.key, plan.key_epoch, *it, x, y, out + (x - off), what));
+            if (x >= y) continue;
+            if (x > filled) std::memset(out + (filled - off), 0, x - filled);
+            COFFER_TRY(read_extent(*plan.key, plan.key_epoch, *it, x, y, out + (x - off), what));
+            filled = y;
         }
+        if (b > filled) std::memset(out + (filled - off), 0, b - filled);
         return {};
     };
     uint64_t cursor = off;
@@ -267,6 +258,8 @@ Status Core::read_plan(const ReadPlan& plan, uint64_t off, uint64_t len, uint8_t
                 log::error("local staging of " + what() + ": " + st.error().context);
                 return st;
             }
+        } else {
+            std::memset(out + (a - off), 0, b - a);
         }
         cursor = b;
     }

@@ -150,19 +150,19 @@ Status Core::open_log(uint64_t id) {
     ::fstat(fd, &st);
     if (log_.fd) old_logs_[log_.id] = log_.fd;
     log_.id = id;
-    log_.fd = std::make_shared<UniqueFd>(fd);
+    log_.fd = std::make_shared<SourceFile>(UniqueFd(fd));
     log_.end = static_cast<uint64_t>(st.st_size);
     return {};
 }
 
-Result<std::shared_ptr<UniqueFd>> Core::log_fd(uint64_t log) {
+Result<std::shared_ptr<SourceFile>> Core::log_fd(uint64_t log) {
     if (log == log_.id) return log_.fd;
     auto it = old_logs_.find(log);
     if (it != old_logs_.end()) return it->second;
     std::string path = opts_.state_dir + "/staging/" + std::to_string(log) + ".log";
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) return make_error(Code::corrupt, "staging log " + path + " is missing");
-    auto p = std::make_shared<UniqueFd>(fd);
+    auto p = std::make_shared<SourceFile>(UniqueFd(fd));
     old_logs_[log] = p;
     return p;
 }
@@ -295,7 +295,7 @@ void Core::committer_loop() {
         }
         wrote_before = wrote;
         // Most of the log reaches the disk here, outside the lock.
-        std::shared_ptr<UniqueFd> fd;
+        std::shared_ptr<SourceFile> fd;
         {
             std::lock_guard g(mu_);
             fd = log_.fd;

@@ -17,6 +17,7 @@
 #include "coffer/index/index.h"
 #include "coffer/store/vault.h"
 #include "coffer/util/fd.h"
+#include "coffer/util/source_file.h"
 #include "coffer/vfs/filesystem.h"
 
 namespace coffer::vfs {
@@ -30,7 +31,7 @@ struct ReadPlan {
     uint32_t key_epoch = 0;
     std::shared_ptr<const crypto::SecretBytes> key;
     std::vector<index::StagingPiece> pieces;            // sorted, non-overlapping
-    std::vector<std::shared_ptr<UniqueFd>> piece_fds;   // the staging log of each piece
+    std::vector<std::shared_ptr<SourceFile>> piece_fds;   // the staging log of each piece
     std::vector<format::ExtentRef> extents;             // sorted by index
 };
 
@@ -158,7 +159,7 @@ private:
     };
     struct Log {
         uint64_t id = 0;
-        std::shared_ptr<UniqueFd> fd;
+        std::shared_ptr<SourceFile> fd;
         std::atomic<uint64_t> end{0};
     };
     // A SAVEPOINT around one operation inside the open batch transaction:
@@ -225,7 +226,7 @@ private:
     std::pair<int64_t, int64_t> content_times(const index::NodeRow& n) const;
     Result<std::shared_ptr<const crypto::SecretBytes>> file_key_locked(const index::NodeRow& n);
     std::shared_ptr<const crypto::SecretBytes> remember_key_locked(Ino ino, crypto::SecretBytes key);
-    Result<std::shared_ptr<UniqueFd>> log_fd(uint64_t log);
+    Result<std::shared_ptr<SourceFile>> log_fd(uint64_t log);
     Status open_log(uint64_t id);
     Status rotate_log();
     void drop_unused_logs();
@@ -240,7 +241,7 @@ private:
                      const std::function<std::string()>& what);
     Status read_extent(const crypto::SecretBytes& key, uint32_t key_epoch, const format::ExtentRef& e,
                        uint64_t from, uint64_t to, uint8_t* out, const std::function<std::string()>& what);
-    Result<std::shared_ptr<UniqueFd>> object_fd(const Id128& id);
+    Result<std::shared_ptr<SourceFile>> object_fd(const Id128& id);
 
     store::Vault& vault_;
     format::Header header_;
@@ -284,11 +285,11 @@ private:
     // shrink must not install its extents (they hold bytes the shrink removed).
     std::unordered_map<Ino, uint64_t> shrinks_;
     Log log_;
-    std::map<uint64_t, std::shared_ptr<UniqueFd>> old_logs_;
+    std::map<uint64_t, std::shared_ptr<SourceFile>> old_logs_;
     std::atomic<uint64_t> next_rec_{0};
 
     std::mutex obj_mu_;
-    std::unordered_map<std::string, std::shared_ptr<UniqueFd>> objects_;
+    std::unordered_map<std::string, std::shared_ptr<SourceFile>> objects_;
 
     // One bit per inode number that may have xattrs: set when one is stored,
     // never cleared while mounted (inode numbers are not reused). The kernel
