@@ -164,6 +164,21 @@ void reply_new_entry(fuse_req_t req, const vfs::Attr& a) {
     if (fuse_reply_entry(req, &e) != 0) fs.forget(a.ino, 1);
 }
 
+// Drops set-user-ID and set-group-ID (when group-executable) of a file
+// being written, if it has them (FUSE_HANDLE_KILLPRIV_V2). A write's or a
+// fallocate's reply carries no attributes, so the kernel is told to forget
+// the mode it has cached.
+Status drop_privileges(fuse_req_t req, fuse_ino_t ino) {
+    COFFER_ASSIGN(vfs::Attr a, fs_of(req).getattr(ino));
+    if (vfs::mode_without_privileges(a.mode & 07777) == (a.mode & 07777)) return {};
+    vfs::SetAttrReq r;
+    r.kill_privileges = true;
+    COFFER_ASSIGN(vfs::Attr after, fs_of(req).setattr(ino, r, ctx_of(req)));
+    (void)after;
+    if (auto* se = context(req).se) (void)fuse_lowlevel_notify_inval_inode(se, ino, -1, 0);  // attributes only
+    return {};
+}
+
 // ---- the operations ----
 
 void op_init(void* userdata, fuse_conn_info* conn) {
@@ -171,7 +186,8 @@ void op_init(void* userdata, fuse_conn_info* conn) {
     if (conn->capable & FUSE_CAP_READDIRPLUS) conn->want |= FUSE_CAP_READDIRPLUS;
     // Without atomic O_TRUNC the kernel sends setattr(size=0) for open(O_TRUNC),
     // so truncation goes through the one path that records it. Splice adds
-    // nothing for sealed data; killpriv is left to the kernel.
+    // nothing for sealed data. The first KILLPRIV would leave coffer to
+    // guess who may keep setuid bits; its second version (below) says.
     conn->want &= ~(FUSE_CAP_ATOMIC_O_TRUNC | FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE |
                     FUSE_CAP_SPLICE_MOVE | FUSE_CAP_HANDLE_KILLPRIV | FUSE_CAP_WRITEBACK_CACHE);
     // Write-back caching (opt-in, -o writeback_cache): writes reach the
@@ -182,6 +198,14 @@ void op_init(void* userdata, fuse_conn_info* conn) {
         ctx.writeback = true;
     }
     ctx.fs->set_kernel_owns_file_times(ctx.writeback);
+    // The kernel then leaves dropping set-user-ID and set-group-ID to coffer
+    // and asks two fewer questions per file written (wire.h). Read-only
+    // mounts change nothing, so there is nothing to drop.
+    if (ctx.wire.kernel_offers_killpriv_v2.load() && !ctx.read_only) {
+        ctx.killpriv_v2 = true;
+        ctx.wire.want_killpriv_v2 = true;
+        log::info("FUSE_HANDLE_KILLPRIV_V2: coffer drops setuid and setgid bits on write, truncate and chown");
+    }
     conn->max_write = kMaxWrite;
     // The kernel takes the smaller of this and the read-ahead the mount has
     // when it reads the reply, which may be after Session::mount raised it.
@@ -254,6 +278,7 @@ void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, f
             r.mtime_val = attr->st_mtim;
         }
         if (to_set & FUSE_SET_ATTR_CTIME) r.ctime = attr->st_ctim;
+        if (context(req).killpriv_v2 && wire::kill_suidgid()) r.kill_privileges = true;
         // chown(f, -1, -1) arrives with nothing to set; like ext4, it still
         // marks a change.
         if (!r.mode && !r.uid && !r.gid && !r.size && r.atime == vfs::SetAttrReq::Time::keep &&
@@ -511,6 +536,8 @@ void op_write(fuse_req_t req, fuse_ino_t ino, const char* data, size_t size, off
     if (refuse_if_read_only(req)) return;
     guarded(req, "write", [&]() -> Status {
         ByteSpan bytes(reinterpret_cast<const uint8_t*>(data), size);
+        // Before the bytes, as Linux does: a failed write has still dropped them.
+        if (context(req).killpriv_v2 && wire::kill_suidgid()) COFFER_TRY(drop_privileges(req, ino));
         COFFER_ASSIGN(size_t n, fs_of(req).write(ino, fi->fh, static_cast<uint64_t>(off), bytes));
         fuse_reply_write(req, n);
         return {};
@@ -554,6 +581,11 @@ void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi) 
 void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len, fuse_file_info* fi) {
     if (refuse_if_read_only(req)) return;
     guarded(req, "fallocate", [&]() -> Status {
+        // The kernel sends no drop request with a fallocate (its own, a
+        // setattr without fields, is empty under KILLPRIV_V2): a fallocate
+        // by anyone but root drops them, as ext4's does (file_modified(),
+        // for every mode; root stands for CAP_FSETID here).
+        if (context(req).killpriv_v2 && fuse_req_ctx(req)->uid != 0) COFFER_TRY(drop_privileges(req, ino));
         COFFER_TRY(fs_of(req).fallocate(ino, fi->fh, mode, static_cast<uint64_t>(off), static_cast<uint64_t>(len)));
         fuse_reply_err(req, 0);
         return {};

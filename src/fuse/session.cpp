@@ -15,6 +15,7 @@
 
 #include "coffer/fuse/loop.h"
 #include "coffer/fuse/session.h"
+#include "coffer/fuse/wire.h"
 #include "coffer/util/log.h"
 
 namespace coffer::fuse {
@@ -130,6 +131,12 @@ Result<std::unique_ptr<Session>> Session::mount(vfs::Filesystem& fs, const std::
     if (fuse_session_mount(s->se_, mountpoint.c_str()) != 0)
         return make_error(Code::io, "could not mount on " + mountpoint + " (libfuse's message is above)");
     s->mounted_ = true;
+    // The device is read and written through wire.h, which negotiates
+    // FUSE_HANDLE_KILLPRIV_V2 below libfuse 3.14. Should libfuse refuse,
+    // the session runs with its own I/O and the kernel drops privileges.
+    static const fuse_custom_io io{wire::writev, wire::read, nullptr, nullptr};
+    if (fuse_session_custom_io(s->se_, &io, fuse_session_fd(s->se_)) != 0)
+        log::warn("libfuse refused coffer's device I/O: the kernel drops setuid bits itself (slower)");
     return s;
 }
 

@@ -79,6 +79,12 @@ int check_user_xattr_write(const Attr& a, const Caller& c) {
     return may(a, c, kMayWrite) ? 0 : EACCES;
 }
 
+uint32_t mode_without_privileges(uint32_t mode) {
+    mode &= ~static_cast<uint32_t>(S_ISUID);
+    if (mode & S_IXGRP) mode &= ~static_cast<uint32_t>(S_ISGID);
+    return mode;
+}
+
 int open_mask(int flags) {
     int m = 0;
     switch (flags & O_ACCMODE) {

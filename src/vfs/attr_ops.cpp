@@ -6,6 +6,7 @@
 
 #include "aad.h"
 #include "clock.h"
+#include "coffer/vfs/access.h"
 #include "coffer/vfs/core.h"
 
 namespace coffer::vfs {
@@ -98,6 +99,14 @@ Result<Attr> Core::setattr(Ino ino, const SetAttrReq& req, const Ctx& ctx) {
     if (req.mode) {
         op.mask |= format::kSetMode;
         op.mode = *req.mode & 07777;
+    }
+    if (req.kill_privileges && !S_ISDIR(n.mode)) {
+        const uint32_t base = req.mode ? (*req.mode & 07777) : (n.mode & 07777);
+        const uint32_t kept = mode_without_privileges(base);
+        if (kept != base || req.mode) {
+            op.mask |= format::kSetMode;
+            op.mode = kept;
+        }
     }
     if (req.uid) {
         op.mask |= format::kSetUid;

@@ -55,4 +55,10 @@ int check_user_xattr_write(const Attr& a, const Caller& c);
 // open(2) flags to the access they need (O_TRUNC needs write).
 int open_mask(int flags);
 
+// The permission bits of a file written, truncated or given away by someone
+// who may not keep its privileges: without set-user-ID, and without
+// set-group-ID when it is group-executable (without group execute, that bit
+// means mandatory locking, not a privilege), as Linux drops them.
+uint32_t mode_without_privileges(uint32_t mode);
+
 }  // namespace coffer::vfs

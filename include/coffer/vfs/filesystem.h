@@ -54,6 +54,11 @@ struct SetAttrReq {
     // kernel and hands them over); otherwise the change time is "now".
     std::optional<struct timespec> ctime;
     std::optional<uint64_t> fh;  // the handle, when ftruncate/futimens
+    // Also drop set-user-ID, and set-group-ID when group-executable
+    // (mode_without_privileges), from the mode above or the file's own: the
+    // kernel asks for it with a chown, and with a truncate or write by a
+    // caller without CAP_FSETID (FUSE_HANDLE_KILLPRIV_V2).
+    bool kill_privileges = false;
 };
 
 struct DirEntry {

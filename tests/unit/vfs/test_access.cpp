@@ -296,3 +296,13 @@ TEST_CASE("check_user_xattr_write: write permission; a sticky folder's owner onl
     CHECK(check_user_xattr_write(node(S_IFDIR | 01777, 0, 0), root.c) == 0);
     CHECK(check_user_xattr_write(node(S_IFDIR | 0777, 0, 0), alice.c) == 0);
 }
+
+TEST_CASE("mode_without_privileges: setuid always goes, setgid only when group-executable") {
+    CHECK(mode_without_privileges(06775) == 00775);
+    CHECK(mode_without_privileges(04755) == 00755);
+    CHECK(mode_without_privileges(02745) == 02745);  // setgid without group exec: mandatory locking
+    CHECK(mode_without_privileges(02755) == 00755);
+    CHECK(mode_without_privileges(01777) == 01777);  // sticky stays
+    CHECK(mode_without_privileges(00644) == 00644);
+    CHECK(mode_without_privileges(0100000 | 06775) == (0100000 | 00775));  // the type bits pass through
+}
