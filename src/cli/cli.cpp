@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
     crypto::init();
     // Most subcommands hold a password or key at some point: no core dumps, no ptrace.
     harden_process();
+    raise_fd_limit();
     Parsed p = parse_args(argc, argv);
     std::cout << p.out;
     std::cerr << p.err;

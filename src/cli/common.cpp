@@ -91,6 +91,16 @@ Result<std::unique_ptr<vfs::Filesystem>> open_filesystem(OpenedVault& ov, const 
     return fs;
 }
 
+void raise_fd_limit() {
+    struct rlimit r{};
+    if (::getrlimit(RLIMIT_NOFILE, &r) != 0) return;
+    rlim_t want = r.rlim_max == RLIM_INFINITY ? 65536 : std::min<rlim_t>(r.rlim_max, 65536);
+    if (r.rlim_cur != RLIM_INFINITY && r.rlim_cur < want) {
+        r.rlim_cur = want;
+        (void)::setrlimit(RLIMIT_NOFILE, &r);  // best effort: the object cache sizes itself to what it gets
+    }
+}
+
 void harden_process() {
     struct rlimit none{0, 0};
     ::setrlimit(RLIMIT_CORE, &none);

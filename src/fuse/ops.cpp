@@ -165,9 +165,9 @@ void reply_new_entry(fuse_req_t req, const vfs::Attr& a) {
 }
 
 // Drops set-user-ID and set-group-ID (when group-executable) of a file
-// being written, if it has them (FUSE_HANDLE_KILLPRIV_V2). A write's or a
-// fallocate's reply carries no attributes, so the kernel is told to forget
-// the mode it has cached.
+// being written, if it has them (FUSE_HANDLE_KILLPRIV_V2). A write's reply
+// carries no attributes, so the kernel is told to forget the mode it has
+// cached.
 Status drop_privileges(fuse_req_t req, fuse_ino_t ino) {
     COFFER_ASSIGN(vfs::Attr a, fs_of(req).getattr(ino));
     if (vfs::mode_without_privileges(a.mode & 07777) == (a.mode & 07777)) return {};
@@ -201,11 +201,7 @@ void op_init(void* userdata, fuse_conn_info* conn) {
     // The kernel then leaves dropping set-user-ID and set-group-ID to coffer
     // and asks two fewer questions per file written (wire.h). Read-only
     // mounts change nothing, so there is nothing to drop.
-    if (ctx.wire.kernel_offers_killpriv_v2.load() && !ctx.read_only) {
-        ctx.killpriv_v2 = true;
-        ctx.wire.want_killpriv_v2 = true;
-        log::info("FUSE_HANDLE_KILLPRIV_V2: coffer drops setuid and setgid bits on write, truncate and chown");
-    }
+    if (ctx.wire.kernel_offers_killpriv_v2.load() && !ctx.read_only) ctx.wire.want_killpriv_v2 = true;
     conn->max_write = kMaxWrite;
     // The kernel takes the smaller of this and the read-ahead the mount has
     // when it reads the reply, which may be after Session::mount raised it.
@@ -278,7 +274,8 @@ void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, f
             r.mtime_val = attr->st_mtim;
         }
         if (to_set & FUSE_SET_ATTR_CTIME) r.ctime = attr->st_ctim;
-        if (context(req).killpriv_v2 && wire::kill_suidgid()) r.kill_privileges = true;
+        const bool killpriv_v2 = context(req).wire.killpriv_v2.load();
+        if (killpriv_v2 && wire::kill_suidgid()) r.kill_privileges = true;
         // chown(f, -1, -1) arrives with nothing to set; like ext4, it still
         // marks a change.
         if (!r.mode && !r.uid && !r.gid && !r.size && r.atime == vfs::SetAttrReq::Time::keep &&
@@ -286,6 +283,12 @@ void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, f
             struct timespec now{};
             clock_gettime(CLOCK_REALTIME, &now);
             r.ctime = now;
+            // Under KILLPRIV_V2 the kernel strips its own mode change from
+            // a setattr that only meant to drop privileges, and what is left
+            // arrives empty: chown(f, -1, -1), and a fallocate or write by a
+            // caller without CAP_FSETID (file_remove_privs). So an empty one
+            // drops them, as those calls do on ext4.
+            if (killpriv_v2) r.kill_privileges = true;
         }
         if (fi) r.fh = fi->fh;
         if (checks(req)) {
@@ -537,7 +540,7 @@ void op_write(fuse_req_t req, fuse_ino_t ino, const char* data, size_t size, off
     guarded(req, "write", [&]() -> Status {
         ByteSpan bytes(reinterpret_cast<const uint8_t*>(data), size);
         // Before the bytes, as Linux does: a failed write has still dropped them.
-        if (context(req).killpriv_v2 && wire::kill_suidgid()) COFFER_TRY(drop_privileges(req, ino));
+        if (context(req).wire.killpriv_v2.load() && wire::kill_suidgid()) COFFER_TRY(drop_privileges(req, ino));
         COFFER_ASSIGN(size_t n, fs_of(req).write(ino, fi->fh, static_cast<uint64_t>(off), bytes));
         fuse_reply_write(req, n);
         return {};
@@ -581,11 +584,6 @@ void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi) 
 void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len, fuse_file_info* fi) {
     if (refuse_if_read_only(req)) return;
     guarded(req, "fallocate", [&]() -> Status {
-        // The kernel sends no drop request with a fallocate (its own, a
-        // setattr without fields, is empty under KILLPRIV_V2): a fallocate
-        // by anyone but root drops them, as ext4's does (file_modified(),
-        // for every mode; root stands for CAP_FSETID here).
-        if (context(req).killpriv_v2 && fuse_req_ctx(req)->uid != 0) COFFER_TRY(drop_privileges(req, ino));
         COFFER_TRY(fs_of(req).fallocate(ino, fi->fh, mode, static_cast<uint64_t>(off), static_cast<uint64_t>(len)));
         fuse_reply_err(req, 0);
         return {};

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "coffer/fuse/ops.h"
+#include "coffer/util/log.h"
 
 namespace coffer::fuse::wire {
 namespace {
@@ -85,7 +86,12 @@ ssize_t writev(int fd, struct iovec* iov, int count, void* userdata) {
             // Once: the reply that has gone out is INIT's only one.
             st.want_killpriv_v2 = false;
             struct iovec v[2] = {iov[0], {&patched, iov[1].iov_len}};
-            return ::writev(fd, v, 2);
+            ssize_t n = ::writev(fd, v, 2);
+            if (n > 0) {
+                st.killpriv_v2 = true;
+                log::info("FUSE_HANDLE_KILLPRIV_V2: coffer drops setuid and setgid bits on write, truncate and chown");
+            }
+            return n;
         }
     }
     return ::writev(fd, iov, count);

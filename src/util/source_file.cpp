@@ -52,12 +52,16 @@ bool all_cached(int fd, uint64_t off, uint64_t len) {
         uint64_t nr_cache, nr_dirty, nr_writeback, nr_evicted, nr_recently_evicted;
     } cs{};
     if (::syscall(kCachestat, fd, &range, &cs, 0) != 0) return false;
-    uint64_t first = off / kAlign, last = (off + len - 1) / kAlign;
+    static const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));  // nr_cache counts pages
+    uint64_t first = off / page, last = (off + len - 1) / page;
     return cs.nr_cache >= last - first + 1;
 }
 
-// Reads into buf until len bytes or the end of the file; -errno on error.
-ssize_t pread_all(int fd, uint8_t* buf, size_t len, uint64_t off) {
+// Reads into buf until len bytes, the end of the file, or a direct read
+// that stops at an unaligned point (the end of the file on a local disk; a
+// network file system may stop anywhere, and the caller goes on buffered);
+// -errno on error.
+ssize_t pread_direct(int fd, uint8_t* buf, size_t len, uint64_t off) {
     size_t done = 0;
     while (done < len) {
         ssize_t n = ::pread(fd, buf + done, len - done, static_cast<off_t>(off + done));
@@ -67,7 +71,6 @@ ssize_t pread_all(int fd, uint8_t* buf, size_t len, uint64_t off) {
         }
         if (n == 0) break;
         done += static_cast<size_t>(n);
-        // A direct read that stops short of an aligned end has met the end of the file.
         if (done % kAlign != 0) break;
     }
     return static_cast<ssize_t>(done);
@@ -96,21 +99,24 @@ Result<ByteSpan> SourceFile::read(uint64_t off, size_t len) const {
     uint8_t* buf = buffer(b - a);
     if (!buf) return sys_error(ENOMEM, "read buffer");
     const size_t lead = off - a;
+    size_t done = 0;  // bytes of [off, off + len) in buf + lead
     if (len >= kDirectFrom && g_allow_direct.load(std::memory_order_relaxed) && !direct_failed_.load() &&
         !all_cached(fd_.get(), off, len)) {
         int d = direct_fd();
         if (d >= 0) {
-            ssize_t n = pread_all(d, buf, b - a, a);
+            ssize_t n = pread_direct(d, buf, b - a, a);
             if (n >= 0) {
                 g_direct_reads.fetch_add(1, std::memory_order_relaxed);
-                size_t got = static_cast<size_t>(n) > lead ? static_cast<size_t>(n) - lead : 0;
-                return ByteSpan(buf + lead, std::min(len, got));
+                done = std::min(len, static_cast<size_t>(n) > lead ? static_cast<size_t>(n) - lead : 0);
+                // Short: the end of the file, or a file system that stops
+                // early; the buffered reads below tell which.
+            } else if (n == -EINVAL) {
+                direct_failed_ = true;  // the file system takes no direct reads: stay buffered
+            } else {
+                return sys_error(static_cast<int>(-n), "read");
             }
-            if (n != -EINVAL) return sys_error(static_cast<int>(-n), "read");
-            direct_failed_ = true;  // the file system takes no direct reads: stay buffered
         }
     }
-    size_t done = 0;
     while (done < len) {
         ssize_t n = ::pread(fd_.get(), buf + lead + done, len - done, static_cast<off_t>(off + done));
         if (n < 0) {

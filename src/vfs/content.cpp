@@ -1,6 +1,7 @@
 // File content: assembling plaintext from the staging log (append-only,
 // sealed frame by frame) and from published extents (objects in the vault).
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -93,6 +94,14 @@ std::shared_ptr<const crypto::SecretBytes> Core::remember_key_locked(Ino ino, cr
     return p;
 }
 
+size_t Core::open_object_budget() {
+    struct rlimit r{};
+    if (::getrlimit(RLIMIT_NOFILE, &r) != 0 || r.rlim_cur == RLIM_INFINITY) return 512;
+    constexpr rlim_t kReserve = 256;
+    rlim_t spare = r.rlim_cur > kReserve + 32 ? (r.rlim_cur - kReserve) / 2 : 16;
+    return static_cast<size_t>(std::min<rlim_t>(spare, 512));
+}
+
 Result<std::shared_ptr<SourceFile>> Core::object_fd(const Id128& id) {
     std::string rel = format::object_path(id);
     {
@@ -119,7 +128,7 @@ Result<std::shared_ptr<SourceFile>> Core::object_fd(const Id128& id) {
     }
     auto p = std::make_shared<SourceFile>(std::move(fd));
     std::lock_guard lk(obj_mu_);
-    if (objects_.size() > 512) objects_.clear();  // bounded; objects are immutable
+    if (objects_.size() >= max_open_objects_) objects_.clear();  // bounded; objects are immutable
     objects_[rel] = p;
     return p;
 }

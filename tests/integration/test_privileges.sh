@@ -10,6 +10,9 @@ source "$(dirname "$0")/lib.sh"
 
 NOBODY=65534
 chmod 755 "$T"
+# The system's python (a python3 earlier in root's PATH may be in root's home).
+PY=/usr/bin/python3
+[ -x "$PY" ] || PY=$(command -v python3)
 as_nobody() { timeout 60 setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups -- "$@"; }
 
 # probes DIR: one line per probe, "name -> mode after".
@@ -42,16 +45,29 @@ probes() {
     mk f2 4755; fallocate -l 8192 "$d/f2"; out "fallocate by root, 4755" f2
     mk f3 6775; as_nobody fallocate -n -l 8192 "$d/f3"; out "fallocate keep-size by owner, 6775" f3
     mk m1 6775; as_nobody chmod 6770 "$d/m1"; out "chmod by owner keeps what it sets" m1
+    # chown(f, -1, -1) gives nothing away, yet Linux drops the bits. With
+    # the write-back cache the kernel's request for it carries only its own
+    # ctime, as after an unlink, and coffer cannot tell the two apart: there
+    # the bits stay (docs/ARCHITECTURE.md, "Setuid bits").
+    if [ "${2:-}" != writeback ]; then
+        mk n1 6775; "$PY" -c 'import os,sys; os.chown(sys.argv[1], -1, -1)' "$d/n1"; out "chown(-1, -1) by root, 6775" n1
+        mk n2 6775; as_nobody "$PY" -c 'import os,sys; os.chown(sys.argv[1], -1, -1)' "$d/n2"
+        out "chown(-1, -1) by owner, 6775" n2
+    fi
 }
 
 as_nobody test -x "$T" ||
     fatal "uid $NOBODY cannot reach $T: make every folder above it traversable (e.g. chmod 755 \$COFFER_TEST_TMP)"
-mkdir -p "$T/plain"
-probes "$T/plain" >"$T/expected" 2>"$T/plain.err" || fatal "the probes fail on a plain folder: $(cat "$T/plain.err")"
+for variant in writeback no_writeback_cache; do
+    mkdir -p "$T/plain/$variant"
+    probes "$T/plain/$variant" $variant >"$T/expected.$variant" 2>"$T/plain.err" ||
+        fatal "the probes fail on a plain folder: $(cat "$T/plain.err")"
+done
 # The probes must show the rules, or they compare nothing.
-grep -qx 'write by owner, 6775 -> 775' "$T/expected" &&
-    grep -qx 'write by root, 4755 -> 4755' "$T/expected" ||
-    fatal "the plain folder does not drop setuid bits as Linux does: $(cat "$T/expected")"
+grep -qx 'write by owner, 6775 -> 775' "$T/expected.writeback" &&
+    grep -qx 'write by root, 4755 -> 4755' "$T/expected.writeback" &&
+    grep -qx 'chown(-1, -1) by owner, 6775 -> 775' "$T/expected.no_writeback_cache" ||
+    fatal "the plain folder does not drop setuid bits as Linux does: $(cat "$T"/expected.*)"
 
 coffer_init || fatal "init failed"
 for variant in writeback no_writeback_cache; do
@@ -61,14 +77,14 @@ for variant in writeback no_writeback_cache; do
     coffer_mount "${opts[@]}" || fatal "mount ($variant) failed"
     require_mounted
     mkdir -p "$MNT/$variant"
-    probes "$MNT/$variant" >"$T/got.$variant" 2>"$T/err.$variant"
-    assert_file_eq "$T/expected" "$T/got.$variant" "$variant: every probe leaves the mode a plain folder shows"
+    probes "$MNT/$variant" $variant >"$T/got.$variant" 2>"$T/err.$variant"
+    assert_file_eq "$T/expected.$variant" "$T/got.$variant" "$variant: every probe leaves the mode a plain folder shows"
     # Otherwise the kernel dropped the bits and this test proved nothing of coffer's.
     check "$variant: FUSE_HANDLE_KILLPRIV_V2 was negotiated" grep -q 'FUSE_HANDLE_KILLPRIV_V2' "$STATE/coffer.log"
     check "$variant: unmount" coffer_unmount
     coffer_mount "${opts[@]}" || fatal "remount ($variant) failed"
     (cd "$MNT/$variant" && for f in *; do echo "$f $(stat -c %a "$f")"; done) >"$T/after.$variant"
-    (cd "$T/plain" && for f in *; do echo "$f $(stat -c %a "$f")"; done) >"$T/after.plain"
+    (cd "$T/plain/$variant" && for f in *; do echo "$f $(stat -c %a "$f")"; done) >"$T/after.plain"
     assert_file_eq "$T/after.plain" "$T/after.$variant" "$variant: the stored modes after a remount"
     coffer_unmount || fatal "unmount ($variant) failed"
 done

@@ -45,5 +45,9 @@ Result<std::unique_ptr<vfs::Filesystem>> open_filesystem(OpenedVault& ov, const 
 
 // Disables core dumps and ptrace attach for this process (it holds keys).
 void harden_process();
+// Raises the soft limit of open files to the hard one (up to 65 536): the
+// daemon keeps vault objects open (two descriptors each once read directly),
+// and Debian's default soft limit is 1 024.
+void raise_fd_limit();
 
 }  // namespace coffer::cli

@@ -26,10 +26,9 @@ struct OpsContext {
     // Set at init when the kernel caches writes (FUSE_CAP_WRITEBACK_CACHE):
     // then the kernel owns size, mtime and O_APPEND positions of open files.
     bool writeback = false;
-    // Set at init when FUSE_HANDLE_KILLPRIV_V2 is negotiated (wire.h): then
-    // coffer drops set-user-ID and set-group-ID where the kernel asks.
-    bool killpriv_v2 = false;
-    wire::State wire;              // what the session's custom I/O noted
+    // What the session's custom I/O noted (wire.h); once wire.killpriv_v2
+    // is set, coffer drops set-user-ID and set-group-ID where the kernel asks.
+    wire::State wire;
     ::fuse_session* se = nullptr;  // for notifications to the kernel
 
     // Kernel page-cache fills (op_read), done by one thread of their own

@@ -29,6 +29,7 @@ struct State {
     std::atomic<uint64_t> init_unique{0};
     std::atomic<bool> kernel_offers_killpriv_v2{false};
     std::atomic<bool> want_killpriv_v2{false};  // set by op_init before libfuse replies
+    std::atomic<bool> killpriv_v2{false};       // the INIT reply went out with the flag
 };
 
 // Custom I/O for libfuse; `userdata` is the session's OpsContext, whose

@@ -290,6 +290,11 @@ private:
 
     std::mutex obj_mu_;
     std::unordered_map<std::string, std::shared_ptr<SourceFile>> objects_;
+    // Each open object may hold two descriptors (SourceFile's direct one):
+    // at most half of what the open-files limit leaves after a reserve for
+    // logs, SQLite and the vault folder, and never more than 512.
+    const size_t max_open_objects_ = open_object_budget();
+    static size_t open_object_budget();
 
     // One bit per inode number that may have xattrs: set when one is stored,
     // never cleared while mounted (inode numbers are not reused). The kernel
