@@ -13,6 +13,13 @@ namespace {
 
 thread_local bool t_kill_suidgid = false;
 
+// The u32 at `at` of a request body, or 0 when the body is too short for it.
+uint32_t u32_at(const uint8_t* body, size_t body_len, size_t at) {
+    uint32_t v = 0;
+    if (body_len >= at + sizeof v) std::memcpy(&v, body + at, sizeof v);
+    return v;
+}
+
 State& state_of(void* userdata) { return static_cast<OpsContext*>(userdata)->wire; }
 
 }  // namespace
@@ -27,30 +34,18 @@ void note_request(State& st, const void* mem, size_t size) {
     switch (h.opcode) {
         case FUSE_INIT: {
             if (st.init_seen.load()) return;
-            uint32_t flags = 0;
-            if (body_len >= offsetof(fuse_init_in, flags) + sizeof flags)
-                std::memcpy(&flags, body + offsetof(fuse_init_in, flags), sizeof flags);
+            const uint32_t flags = u32_at(body, body_len, offsetof(fuse_init_in, flags));
             st.kernel_offers_killpriv_v2 = (flags & FUSE_HANDLE_KILLPRIV_V2) != 0;
             st.init_unique = h.unique;
             st.init_seen = true;
             return;
         }
-        case FUSE_WRITE: {
-            uint32_t wf = 0;
-            if (body_len >= offsetof(fuse_write_in, write_flags) + sizeof wf) {
-                std::memcpy(&wf, body + offsetof(fuse_write_in, write_flags), sizeof wf);
-                t_kill_suidgid = (wf & FUSE_WRITE_KILL_SUIDGID) != 0;
-            }
+        case FUSE_WRITE:
+            t_kill_suidgid = (u32_at(body, body_len, offsetof(fuse_write_in, write_flags)) & FUSE_WRITE_KILL_SUIDGID) != 0;
             return;
-        }
-        case FUSE_SETATTR: {
-            uint32_t valid = 0;
-            if (body_len >= offsetof(fuse_setattr_in, valid) + sizeof valid) {
-                std::memcpy(&valid, body + offsetof(fuse_setattr_in, valid), sizeof valid);
-                t_kill_suidgid = (valid & FATTR_KILL_SUIDGID) != 0;
-            }
+        case FUSE_SETATTR:
+            t_kill_suidgid = (u32_at(body, body_len, offsetof(fuse_setattr_in, valid)) & FATTR_KILL_SUIDGID) != 0;
             return;
-        }
         default:
             return;
     }

@@ -85,6 +85,18 @@ fatal() {
     exit 1
 }
 
+# use_nobody: for tests that act as another user. Sets NOBODY (uid 65534),
+# PY (the system's python3: one earlier in root's PATH may sit in root's
+# home, where that user cannot go) and as_nobody CMD..., and makes $T
+# traversable.
+use_nobody() {
+    NOBODY=65534
+    chmod 755 "$T"
+    PY=/usr/bin/python3
+    [ -x "$PY" ] || PY=$(command -v python3)
+}
+as_nobody() { timeout 60 setpriv --reuid="$NOBODY" --regid="$NOBODY" --clear-groups -- "$@"; }
+
 # ---------------------------------------------------------------- checks
 # check DESC CMD...: CMD exits 0.
 check() {

@@ -11,12 +11,7 @@
 # private mount still answers access(X_OK) by the execute bits.
 source "$(dirname "$0")/lib.sh"
 
-NOBODY=65534
-chmod 755 "$T"
-# The system's python (a python3 earlier in root's PATH may be in root's home).
-PY=/usr/bin/python3
-[ -x "$PY" ] || PY=$(command -v python3)
-as_nobody() { timeout 60 setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups -- "$@"; }
+use_nobody
 as_nobody test -x "$T" ||
     fatal "uid $NOBODY cannot reach $T: make every folder above it traversable (e.g. chmod 755 \$COFFER_TEST_TMP)"
 

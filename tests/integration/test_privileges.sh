@@ -8,12 +8,7 @@
 # shows, as the daemon stores it too (after a remount).
 source "$(dirname "$0")/lib.sh"
 
-NOBODY=65534
-chmod 755 "$T"
-# The system's python (a python3 earlier in root's PATH may be in root's home).
-PY=/usr/bin/python3
-[ -x "$PY" ] || PY=$(command -v python3)
-as_nobody() { timeout 60 setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups -- "$@"; }
+use_nobody
 
 # probes DIR: one line per probe, "name -> mode after".
 probes() {
