@@ -23,25 +23,20 @@ for t in fio jq; do command -v $t >/dev/null || { echo "needs $t" >&2; exit 2; }
 source "$HERE/sweep-lib.sh"
 sweep_setup blocksize
 head -c $((MB << 20)) /dev/urandom >"$W/data"
-mount_it() { timeout 60 "$COFFER" mount "$W/vault" "$MNT" --password-file "$W/pw" --state "$W/state" >/dev/null; }
 for rep in $(seq "$REPS"); do
     for bs in $SIZES; do
-        rm -rf "$W/vault" "$W/state" "$W/rk"
-        timeout 60 "$COFFER" init "$W/vault" --password-file "$W/pw" --recovery-key-file "$W/rk" \
-            --insecure-fast-kdf --block-size "$bs" >/dev/null
-        mount_it
+        sweep_init --block-size "$bs"
+        sweep_mount
         cp "$W/data" "$MNT/file"
-        t0=$EPOCHREALTIME; timeout 300 "$COFFER" sync "$MNT" >/dev/null; t1=$EPOCHREALTIME
-        publish=$(echo "$t1 - $t0" | bc)
+        t0=$EPOCHREALTIME; timeout 300 "$COFFER" sync "$MNT" >/dev/null; publish=$(since "$t0")
         timeout 120 "$COFFER" unmount "$MNT" >/dev/null
-        mount_it
+        sweep_mount
         drop
         timeout 60 fio --name=rr --filename="$MNT/file" --rw=randread --bs=4k --ioengine=psync --iodepth=1 \
             --runtime=10 --size="${MB}m" --invalidate=1 --output-format=json --output="$W/fio.json" >/dev/null
         iops=$(jq '.jobs[0].read.iops | floor' "$W/fio.json")
         drop
-        t0=$EPOCHREALTIME; dd if="$MNT/file" of=/dev/null bs=1M status=none; t1=$EPOCHREALTIME
-        seq=$(echo "$t1 - $t0" | bc)
+        t0=$EPOCHREALTIME; dd if="$MNT/file" of=/dev/null bs=1M status=none; seq=$(since "$t0")
         cmp -s "$W/data" "$MNT/file" || { echo "block size $bs: the file read back differs" >&2; exit 1; }
         vault_kib=$(du -sk "$W/vault" | cut -f1)
         timeout 120 "$COFFER" unmount "$MNT" >/dev/null

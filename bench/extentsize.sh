@@ -25,7 +25,6 @@ BENCH_ROOT=${BENCH_ROOT:-/tmp/bench}
 source "$HERE/sweep-lib.sh"
 sweep_setup extentsize
 head -c $((MB << 20)) /dev/urandom >"$W/data"
-mount_it() { timeout 60 "$COFFER" mount "$W/vault" "$MNT" --password-file "$W/pw" --state "$W/state" >/dev/null; }
 # The same scattered 4 KiB writes for every size: offsets from a fixed seed.
 change() {  # change FILE
     python3 - "$1" "$CHANGES" "$MB" <<'PY'
@@ -41,10 +40,8 @@ PY
 }
 for rep in $(seq "$REPS"); do
     for es in $SIZES; do
-        rm -rf "$W/vault" "$W/state" "$W/rk"
-        timeout 60 "$COFFER" init "$W/vault" --password-file "$W/pw" --recovery-key-file "$W/rk" \
-            --insecure-fast-kdf --extent-size "$es" >/dev/null
-        mount_it
+        sweep_init --extent-size "$es"
+        sweep_mount
         cp "$W/data" "$MNT/file"
         t0=$EPOCHREALTIME; timeout 300 "$COFFER" sync "$MNT" >/dev/null; publish=$(since "$t0")
         files=$(find "$W/vault" -type f | wc -l)
@@ -55,7 +52,7 @@ for rep in $(seq "$REPS"); do
         t0=$EPOCHREALTIME; timeout 300 "$COFFER" sync "$MNT" >/dev/null; republish=$(since "$t0")
         grown=$(( $(du -sk "$W/vault" | cut -f1) - before ))
         timeout 120 "$COFFER" unmount "$MNT" >/dev/null
-        mount_it
+        sweep_mount
         drop
         t0=$EPOCHREALTIME; dd if="$MNT/file" of=/dev/null bs=1M status=none; seq=$(since "$t0")
         cmp -s "$W/changed" "$MNT/file" || { echo "extent size $es: the file read back differs" >&2; exit 1; }

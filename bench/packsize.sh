@@ -34,16 +34,14 @@ done
 for rep in $(seq "$REPS"); do
     for mb in $TARGETS; do
         COFFER=$W/build-$mb/coffer
-        rm -rf "$W/vault" "$W/state" "$W/state2" "$W/rk"
-        timeout 60 "$COFFER" init "$W/vault" --password-file "$W/pw" --recovery-key-file "$W/rk" \
-            --insecure-fast-kdf >/dev/null
-        timeout 60 "$COFFER" mount "$W/vault" "$MNT" --password-file "$W/pw" --state "$W/state" >/dev/null
+        sweep_init
+        sweep_mount
         tar -xf "$TARBALL" -C "$MNT"
         t0=$EPOCHREALTIME; timeout 600 "$COFFER" sync "$MNT" >/dev/null; publish=$(since "$t0")
         timeout 120 "$COFFER" unmount "$MNT" >/dev/null
         files=$(find "$W/vault" -type f | wc -l)
         vault_kib=$(du -sk "$W/vault" | cut -f1)
-        timeout 600 "$COFFER" mount "$W/vault" "$MNT" --password-file "$W/pw" --state "$W/state2" >/dev/null
+        sweep_mount "$W/state2"
         drop
         t0=$EPOCHREALTIME; tar -cf - -C "$MNT" . | wc -c >/dev/null; readall=$(since "$t0")
         timeout 120 "$COFFER" unmount "$MNT" >/dev/null

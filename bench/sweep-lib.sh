@@ -22,6 +22,16 @@ sweep_cleanup() {
     fi
     rm -rf "$W"
 }
+# sweep_init [INIT ARGS...]: a fresh vault in W/vault (state and recovery key gone too).
+sweep_init() {
+    rm -rf "$W/vault" "$W/state" "$W/state2" "$W/rk"
+    timeout 60 "$COFFER" init "$W/vault" --password-file "$W/pw" --recovery-key-file "$W/rk" \
+        --insecure-fast-kdf "$@" >/dev/null
+}
+# sweep_mount [STATE]: W/vault on MNT, with local state W/state (or STATE).
+sweep_mount() {
+    timeout 600 "$COFFER" mount "$W/vault" "$MNT" --password-file "$W/pw" --state "${1:-$W/state}" >/dev/null
+}
 drop() { sync; echo 3 >/proc/sys/vm/drop_caches; }
 since() { echo "$EPOCHREALTIME - $1" | bc; }
 # median_row KEY LABEL FORMAT: one Markdown row from the lines of W/results
