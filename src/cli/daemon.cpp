@@ -164,7 +164,7 @@ struct Daemon {
         }
         int fd = req.conn.get();
         if (req.command == "sync") {
-            auto r = sync::publish(*fs);
+            auto r = sync::publish(fs->replica());
             if (r.ok()) {
                 log::info("sync: " + publish_summary(*r));
                 send_ok(fd, publish_summary(*r));
@@ -173,7 +173,7 @@ struct Daemon {
                 send_error(fd, exit_code_for(r.error()), r.error().message());
             }
         } else if (req.command == "status") {
-            auto s = sync::status(*fs);
+            auto s = sync::status(fs->replica());
             if (!s.ok()) {
                 send_error(fd, exit_code_for(s.error()), s.error().message());
                 return;
@@ -270,7 +270,7 @@ int serve(const Args& a, OpenedVault& ov, const std::string& vault_abs, const st
     (*session)->unmount();       // no request reaches the vfs after this
     // A read-only mount has nothing of its own to publish.
     Result<sync::PublishStats> pub = (*fs)->read_only() ? Result<sync::PublishStats>(sync::PublishStats{})
-                                                        : sync::publish(**fs);
+                                                        : sync::publish((*fs)->replica());
     if (pub.ok())
         log::info("unmount: " + publish_summary(*pub));
     else

@@ -149,7 +149,7 @@ int run_sync(const Args& a) {
     if (!state.ok()) return report(state.error());
     auto fs = open_filesystem(*ov, *state, false);
     if (!fs.ok()) return report(fs.error());
-    auto pub = sync::publish(**fs);
+    auto pub = sync::publish((*fs)->replica());
     if (!pub.ok()) return report(pub.error());
     if (Status f = (*fs)->flush_all(); !f.ok()) return report(f.error());
     std::cout << "published " << pub->ops << " operations, " << pub->objects << " objects\n";

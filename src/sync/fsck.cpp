@@ -1,6 +1,8 @@
-// fsck: rebuild the tree from the vault into a scratch local state, then
-// read every block of every file, naming what is tampered or missing.
+// fsck: rebuild the tree from the vault into a scratch local state (a
+// read-only filesystem opened on a temporary folder), then read every block
+// of every file, naming what is tampered or missing by its path.
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -10,7 +12,8 @@
 #include "coffer/store/vault.h"
 #include "coffer/sync/sync.h"
 #include "coffer/util/log.h"
-#include "coffer/vfs/core.h"
+#include "coffer/vfs/filesystem.h"
+#include "coffer/vfs/replica.h"
 
 namespace coffer::sync {
 
@@ -28,6 +31,32 @@ struct ScratchDir {
 };
 }  // namespace
 
+namespace {
+// Every regular file of the tree, with its path, found by walking it from
+// the root (a file with several links once).
+Status regular_files(vfs::Filesystem& fs, std::vector<std::pair<vfs::Ino, std::string>>& out) {
+    std::set<vfs::Ino> seen;
+    std::vector<std::pair<vfs::Ino, std::string>> dirs{{vfs::kRootIno, ""}};
+    while (!dirs.empty()) {
+        auto [dir, path] = std::move(dirs.back());
+        dirs.pop_back();
+        COFFER_ASSIGN(uint64_t fh, fs.opendir(dir));
+        Status walked = fs.readdir(dir, fh, 0, false, [&](const vfs::DirEntry& e, const vfs::Attr*, uint64_t) {
+            if (e.name == "." || e.name == "..") return true;
+            std::string p = path.empty() ? e.name : path + "/" + e.name;
+            if (S_ISDIR(e.mode))
+                dirs.emplace_back(e.ino, std::move(p));
+            else if (S_ISREG(e.mode) && seen.insert(e.ino).second)
+                out.emplace_back(e.ino, std::move(p));
+            return true;
+        });
+        (void)fs.releasedir(dir, fh);
+        COFFER_TRY(walked);
+    }
+    return {};
+}
+}  // namespace
+
 Result<FsckReport> fsck(store::Vault& vault, const format::Header& header, const crypto::SecretBytes& master) {
     FsckReport report;
     ScratchDir scratch;
@@ -35,10 +64,9 @@ Result<FsckReport> fsck(store::Vault& vault, const format::Header& header, const
     vfs::Options opts;
     opts.state_dir = scratch.path;
     opts.read_only = true;
-    vfs::Core core(vault, header, master.clone(), opts);
-    auto started = core.start();
-    if (!started.ok()) {
-        const Error& e = started.error();
+    auto opened = vfs::Filesystem::open(vault, header, master.clone(), opts);
+    if (!opened.ok()) {
+        const Error& e = opened.error();
         if (e.code == Code::pending) {
             report.pending.push_back(e.message());
             return report;
@@ -47,27 +75,30 @@ Result<FsckReport> fsck(store::Vault& vault, const format::Header& header, const
             report.tampered.push_back(e.message());
             return report;
         }
-        return std::move(started).error();
+        return std::move(opened).error();
     }
-    for (const auto& gap : core.journal_gaps())
+    vfs::Filesystem& fs = **opened;
+    vfs::Replica& replica = fs.replica();
+    for (const auto& gap : replica.journal_gaps())
         report.pending.push_back(gap + ": not arrived yet (later segments of that device have); the files it "
                                        "changes are checked as they were before it");
-    // Segments: the journal folders, all applied by start() (up to a gap).
+    // Segments: the journal folders, all applied by the open (up to a gap).
     COFFER_ASSIGN(auto devices, vault.dir().list("journal"));
     for (const auto& d : devices) {
         COFFER_ASSIGN(auto segs, vault.dir().list("journal/" + d));
         report.segments += segs.size();
     }
-    COFFER_ASSIGN(auto files, core.regular_files());
+    std::vector<std::pair<vfs::Ino, std::string>> files;
+    COFFER_TRY(regular_files(fs, files));
     std::vector<uint8_t> buf(1 << 20);
-    for (vfs::Ino ino : files) {
+    for (const auto& [ino, path] : files) {
         report.files += 1;
-        COFFER_ASSIGN(vfs::Attr a, core.getattr(ino));
+        COFFER_ASSIGN(vfs::Attr a, fs.getattr(ino));
         for (uint64_t off = 0; off < a.size;) {
-            auto n = core.read(ino, 0, off, buf.size(), buf.data());
+            auto n = fs.read(ino, 0, off, buf.size(), buf.data());
             if (!n.ok()) {
                 const Error& e = n.error();
-                std::string where = core.describe(ino) + " (offset " + std::to_string(off) + ")";
+                std::string where = path + " (offset " + std::to_string(off) + ")";
                 if (e.code == Code::pending)
                     report.pending.push_back(where + ": " + e.message());
                 else
@@ -80,7 +111,7 @@ Result<FsckReport> fsck(store::Vault& vault, const format::Header& header, const
     }
     // Objects: referenced ones were opened above; the others are orphans
     // (left by an interrupted publish, removed by garbage collection later).
-    COFFER_ASSIGN(auto referenced, core.referenced_objects());
+    COFFER_ASSIGN(auto referenced, replica.referenced_objects());
     report.chunks = referenced.size();
     std::set<std::string> ref;
     for (const auto& id : referenced) ref.insert(id.hex());

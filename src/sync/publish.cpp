@@ -10,8 +10,10 @@
 #include "coffer/format/object.h"
 #include "coffer/format/segment.h"
 #include "coffer/sync/sync.h"
+#include "coffer/store/vault.h"
 #include "coffer/util/log.h"
-#include "coffer/vfs/core.h"
+#include "coffer/vfs/filesystem.h"
+#include "coffer/vfs/replica.h"
 
 namespace coffer::sync {
 
@@ -114,25 +116,47 @@ void set_after_cut_hook_for_tests(std::function<void()> hook) { g_after_cut_hook
 
 namespace {
 
+// Writes the segment a completed cut recorded as the intent, then clears
+// the intent. A file already there (a crash after the rename) must hold the
+// same bytes: anything else is a fork of this device's journal.
+coffer::Status write_segment(vfs::Replica& replica, uint64_t seq, ByteSpan bytes) {
+    const std::string rel = format::segment_path(replica.publish_keys().device, seq);
+    auto st = replica.vault().dir().write_new(rel, bytes);
+    if (!st.ok()) {
+        if (st.error().code != Code::exists) return st;
+        COFFER_ASSIGN(Bytes there, replica.vault().dir().read(rel));
+        if (!crypto::equal(there, bytes))
+            return make_error(Code::corrupt, "vault file " + rel + " exists with other bytes than this device wrote");
+    }
+    return replica.clear_intent(seq, bytes.size());
+}
+
+// Finishes a publish that a crash interrupted after its intent was recorded.
+coffer::Status finish_interrupted(vfs::Replica& replica) {
+    COFFER_ASSIGN(auto intent, replica.intent());
+    if (!intent) return {};
+    return write_segment(replica, intent->seq, intent->bytes);
+}
+
 // Seals the staged content of the cut into objects, then builds the segment
 // (the pending ops, read back one at a time, and a set_content op per file),
 // records it and writes it. The pack buffer and the segment are never held
 // at the same time.
-coffer::Status publish_cut(vfs::Core& core, vfs::Cut& cut, PublishStats& stats) {
-    const format::Header& h = core.header();
+coffer::Status publish_cut(vfs::Replica& replica, vfs::Cut& cut, PublishStats& stats) {
+    const vfs::PublishKeys keys = replica.publish_keys();
+    const format::Header& h = keys.header;
     const uint64_t E = h.extent_size;
-    ObjectWriter writer(core.vault().dir(), h, core.object_key(), stats);
-    std::vector<std::vector<format::ExtentRef>> new_extents;
-    std::vector<Id128> new_versions;
-    new_extents.reserve(cut.nodes.size());
-    new_versions.reserve(cut.nodes.size());
+    ObjectWriter writer(replica.vault().dir(), h, keys.object_key, stats);
+    vfs::CutResult result;
+    result.extents.reserve(cut.nodes.size());
+    result.versions.reserve(cut.nodes.size());
     // The set_content ops, encoded; they follow the pending ops in the
     // segment, which is only assembled once the pack buffer is freed.
     ByteWriter content;
     content.bytes().reserve(cut.content_bytes);
     Bytes buf;
     for (vfs::NodeCut& n : cut.nodes) {
-        COFFER_TRY(core.load_key(n));
+        COFFER_TRY(replica.load_key(n));
         const uint64_t nextents = (n.size + E - 1) / E;
         // Extents touched by staged pieces are re-sealed; the others are kept.
         std::vector<uint64_t> dirty;
@@ -156,7 +180,7 @@ coffer::Status publish_cut(vfs::Core& core, vfs::Cut& cut, PublishStats& stats) 
             if (idx >= nextents) continue;
             uint64_t len = std::min(E, n.size - idx * E);
             buf.resize(len);
-            COFFER_TRY(core.read_cut(n, idx * E, len, buf.data()));
+            COFFER_TRY(replica.read_cut(n, idx * E, len, buf.data()));
             // Trailing zeros read back as zeros without being stored; an
             // all-zero extent is a hole.
             while (len > 0 && buf[len - 1] == 0) --len;
@@ -176,8 +200,8 @@ coffer::Status publish_cut(vfs::Core& core, vfs::Cut& cut, PublishStats& stats) 
         format::Op op{cut.hlc, std::move(sc)};
         format::encode_op(content, op);
         auto& done = std::get<format::OpSetContent>(op.body);
-        new_versions.push_back(done.version);
-        new_extents.push_back(std::move(done.extents));
+        result.versions.push_back(done.version);
+        result.extents.push_back(std::move(done.extents));
         // What commit_publish does not need of the file goes now.
         n.plan.key.reset();
         std::vector<format::ExtentRef>().swap(n.plan.extents);
@@ -186,33 +210,32 @@ coffer::Status publish_cut(vfs::Core& core, vfs::Cut& cut, PublishStats& stats) 
     COFFER_TRY(writer.finish());
     Bytes().swap(buf);
 
-    format::SegmentWriter segment(core.device(), cut.seq, cut.prev, cut.hlc, h.key_epoch, cut.merged,
+    format::SegmentWriter segment(keys.device, cut.seq, cut.prev, cut.hlc, h.key_epoch, cut.merged,
                                   cut.ops_bytes + content.size());
-    COFFER_TRY(core.encode_cut_ops(cut, segment));
+    COFFER_TRY(replica.encode_cut_ops(cut, segment));
     segment.add_encoded(content.bytes(), cut.nodes.size());
     Bytes().swap(content.bytes());
     stats.ops = segment.ops();
     stats.segment_seq = cut.seq;
-    Bytes bytes = segment.finish(core.journal_key());
+    Bytes bytes = segment.finish(keys.journal_key);
     stats.bytes += bytes.size();
-    COFFER_TRY(core.commit_publish(cut, new_extents, new_versions, bytes));
-    return core.write_intent_segment(cut.seq, bytes);
+    result.segment = bytes;
+    COFFER_TRY(replica.complete_cut(cut, result));
+    return write_segment(replica, cut.seq, bytes);
 }
 
 }  // namespace
 
-Result<PublishStats> publish(vfs::Filesystem& fs) {
-    auto* core = dynamic_cast<vfs::Core*>(&fs);
-    if (!core) return make_error(Code::internal, "publish needs the coffer core");
-    if (core->read_only()) return Error{Code::permission, EROFS, "mounted read-only: nothing to publish"};
-    std::lock_guard publishing(core->publish_mutex());
-    COFFER_TRY(core->finish_interrupted_publish());
+Result<PublishStats> publish(vfs::Replica& replica) {
+    if (replica.read_only()) return Error{Code::permission, EROFS, "mounted read-only: nothing to publish"};
+    std::lock_guard publishing(replica.publish_mutex());
+    COFFER_TRY(finish_interrupted(replica));
     PublishStats stats;
     {
-        COFFER_ASSIGN(vfs::Cut cut, core->take_cut());
+        COFFER_ASSIGN(vfs::Cut cut, replica.take_cut());
         if (g_after_cut_hook) g_after_cut_hook();
         if (cut.nodes.empty() && cut.ops == 0) return stats;
-        COFFER_TRY(publish_cut(*core, cut, stats));
+        COFFER_TRY(publish_cut(replica, cut, stats));
     }
     // A big publish leaves megabytes of freed heap (the segment, the cut, the
     // pack buffer, SQLite's cache) that glibc would keep; give them back.
@@ -220,14 +243,13 @@ Result<PublishStats> publish(vfs::Filesystem& fs) {
     return stats;
 }
 
-Result<Status> status(vfs::Filesystem& fs) {
-    auto* core = dynamic_cast<vfs::Core*>(&fs);
-    if (!core) return make_error(Code::internal, "status needs the coffer core");
-    Status s;
-    COFFER_ASSIGN(s.pending_ops, core->pending_ops_count());
-    COFFER_ASSIGN(s.staged_bytes, core->staged_bytes());
-    s.last_seq = core->last_seq();
-    s.device = core->device().hex();
+Result<Summary> status(vfs::Replica& replica) {
+    COFFER_ASSIGN(vfs::ReplicaStatus r, replica.status());
+    Summary s;
+    s.pending_ops = r.pending_ops;
+    s.staged_bytes = r.staged_bytes;
+    s.last_seq = r.last_seq;
+    s.device = r.device.hex();
     return s;
 }
 

@@ -162,8 +162,9 @@ Status Core::read_cut(const NodeCut& n, uint64_t off, uint64_t len, uint8_t* out
     return read_plan(n.plan, off, len, out, [this, ino = n.ino] { return describe(ino); });
 }
 
-Status Core::commit_publish(const Cut& cut, const std::vector<std::vector<format::ExtentRef>>& new_extents,
-                            const std::vector<Id128>& new_versions, ByteSpan segment_bytes) {
+Status Core::complete_cut(const Cut& cut, const CutResult& result) {
+    if (result.extents.size() != cut.nodes.size() || result.versions.size() != cut.nodes.size())
+        return make_error(Code::internal, "a publish result does not match its cut");
     std::lock_guard lk(mu_);
     COFFER_TRY(commit_locked(true));
     COFFER_TRY(ensure_tx());
@@ -175,7 +176,7 @@ Status Core::commit_publish(const Cut& cut, const std::vector<std::vector<format
         if (shrinks_[c.ino] != c.shrinks) {
             // Cut shorter since the cut: the new extents may hold bytes the
             // shrink removed. Keep the staged state; the next publish redoes it.
-            row->version = new_versions[i];
+            row->version = result.versions[i];
             row->content_dirty = true;
             COFFER_TRY(ix_->update_node(*row));
             continue;
@@ -183,78 +184,54 @@ Status Core::commit_publish(const Cut& cut, const std::vector<std::vector<format
         for (const auto& p : c.plan.pieces) COFFER_TRY(ix_->delete_piece_if_same(c.ino, p));
         std::vector<format::ExtentRef> ext;
         uint64_t live = (row->size + E - 1) / E;  // a truncate since the cut drops extents past the end
-        for (const auto& e : new_extents[i])
+        for (const auto& e : result.extents[i])
             if (e.index < live) ext.push_back(e);
         COFFER_TRY(ix_->replace_extents(c.ino, ext));
         COFFER_ASSIGN(auto left, ix_->all_pieces(c.ino));
-        row->version = new_versions[i];
+        row->version = result.versions[i];
         row->content_dirty = !left.empty() || row->size != c.size || row->mtime != c.mtime;
         COFFER_TRY(ix_->update_node(*row));
     }
     COFFER_TRY(ix_->delete_pending_upto(cut.ops_upto));
     frozen_upto_ = 0;  // the rows the cut took are gone (row ids may start again at 1)
-    COFFER_TRY(ix_->put_intent(cut.seq, segment_bytes));
+    COFFER_TRY(ix_->put_intent(cut.seq, result.segment));
     COFFER_TRY(ix_->set_meta_int("next_seq", static_cast<int64_t>(cut.seq + 1)));
-    format::Hash32 h = format::segment_hash(segment_bytes);
+    format::Hash32 h = format::segment_hash(result.segment);
     COFFER_TRY(ix_->add_segment(device_, cut.seq, h));
     COFFER_TRY(ix_->set_meta_int("hlc", static_cast<int64_t>(hlc_last_)));
     return commit_locked(true);
 }
 
-Status Core::write_intent_segment() {
-    std::pair<uint64_t, Bytes> intent;
-    {
-        std::lock_guard lk(mu_);
-        COFFER_ASSIGN(auto i, ix_->intent());
-        if (!i) return {};
-        intent = std::move(*i);
-    }
-    return write_intent_segment(intent.first, intent.second);
+Result<std::optional<Intent>> Core::intent() {
+    std::lock_guard lk(mu_);
+    COFFER_ASSIGN(auto i, ix_->intent());
+    if (!i) return std::optional<Intent>{};
+    return std::optional<Intent>(Intent{i->first, std::move(i->second)});
 }
 
-Status Core::write_intent_segment(uint64_t seq, ByteSpan bytes) {
-    std::string rel = format::segment_path(device_, seq);
-    auto st = vault_.dir().write_new(rel, bytes);
-    if (!st.ok()) {
-        if (st.error().code != Code::exists) return st;
-        // Already there (a crash after the rename): it must be the same bytes.
-        COFFER_ASSIGN(Bytes there, vault_.dir().read(rel));
-        if (!crypto::equal(there, bytes))
-            return make_error(Code::corrupt, "vault file " + rel + " exists with other bytes than this device wrote");
-    }
+Status Core::clear_intent(uint64_t seq, size_t segment_bytes) {
     std::lock_guard lk(mu_);
+    COFFER_ASSIGN(auto i, ix_->intent());
+    if (!i || i->first != seq) return make_error(Code::internal, "the publish intent changed while its segment was written");
     COFFER_TRY(ensure_tx());
     COFFER_TRY(ix_->clear_intent());
     COFFER_TRY(commit_locked(true));
     // A big publish leaves SQLite's page cache full of pages no one reads
     // again (the pending ops it deleted, the intent): give that memory back.
-    if (bytes.size() >= kReleaseAfter) ix_->release_memory();
+    if (segment_bytes >= kReleaseAfter) ix_->release_memory();
     drop_unused_logs();
     return {};
 }
 
-Status Core::finish_interrupted_publish() { return write_intent_segment(); }
-
-Result<uint64_t> Core::pending_ops_count() {
+Result<ReplicaStatus> Core::status() {
     std::lock_guard lk(mu_);
-    return ix_->pending_count();
-}
-
-Result<uint64_t> Core::staged_bytes() {
-    std::lock_guard lk(mu_);
-    return ix_->staged_bytes();
-}
-
-uint64_t Core::last_seq() {
-    std::lock_guard lk(mu_);
-    auto v = ix_->meta_int("next_seq", 1);
-    return v.ok() ? static_cast<uint64_t>(*v - 1) : 0;
-}
-
-std::vector<format::VersionEntry> Core::heads() {
-    std::lock_guard lk(mu_);
-    auto h = ix_->heads();
-    return h.ok() ? std::move(*h) : std::vector<format::VersionEntry>{};
+    ReplicaStatus s;
+    COFFER_ASSIGN(s.pending_ops, ix_->pending_count());
+    COFFER_ASSIGN(s.staged_bytes, ix_->staged_bytes());
+    COFFER_ASSIGN(int64_t next, ix_->meta_int("next_seq", 1));
+    s.last_seq = static_cast<uint64_t>(next - 1);
+    s.device = device_;
+    return s;
 }
 
 }  // namespace coffer::vfs

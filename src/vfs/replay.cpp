@@ -147,11 +147,6 @@ Status Core::apply_segment(const format::Segment& seg, ByteSpan bytes) {
     return ix_->add_segment(seg.device, seg.seq, h);
 }
 
-Result<std::vector<Ino>> Core::regular_files() {
-    std::lock_guard lk(mu_);
-    return ix_->regular_files();
-}
-
 Result<std::vector<Id128>> Core::referenced_objects() {
     std::lock_guard lk(mu_);
     return ix_->referenced_objects();

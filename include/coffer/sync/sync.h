@@ -12,6 +12,7 @@
 
 #include "coffer/util/result.h"
 #include "coffer/vfs/filesystem.h"
+#include "coffer/vfs/replica.h"
 
 namespace coffer::sync {
 
@@ -22,20 +23,21 @@ struct PublishStats {
     uint64_t segment_seq = 0;
 };
 
-// Publishes a consistent cut of `fs` to its vault. Idempotent and safe to
-// call while the filesystem is mounted and in use.
-Result<PublishStats> publish(vfs::Filesystem& fs);
+// Publishes a consistent cut of the replica to its vault. Idempotent and
+// safe to call while the filesystem is mounted and in use.
+Result<PublishStats> publish(vfs::Replica& replica);
 // Tests only: runs between taking the cut and recording it, to interleave
 // file operations with a publish deterministically. nullptr clears it.
 void set_after_cut_hook_for_tests(std::function<void()> hook);
 
-struct Status {
-    uint64_t pending_ops = 0;
-    uint64_t staged_bytes = 0;
-    uint64_t last_seq = 0;
-    std::string device;
+// What `coffer status` shows of this device's replica.
+struct Summary {
+    uint64_t pending_ops = 0;   // operations not published yet
+    uint64_t staged_bytes = 0;  // content bytes staged locally, not published yet
+    uint64_t last_seq = 0;      // this device's newest segment
+    std::string device;         // hex
 };
-Result<Status> status(vfs::Filesystem& fs);
+Result<Summary> status(vfs::Replica& replica);
 
 }  // namespace coffer::sync
 

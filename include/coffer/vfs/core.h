@@ -19,49 +19,14 @@
 #include "coffer/util/fd.h"
 #include "coffer/util/source_file.h"
 #include "coffer/vfs/filesystem.h"
+#include "coffer/vfs/replica.h"
 
 namespace coffer::vfs {
 
 // Plaintext bytes of one staging frame; a write is sealed frame by frame.
 constexpr uint64_t kFrameSize = 16 * 1024;
 
-// Where the bytes of a file range are: taken under the lock, read without it.
-struct ReadPlan {
-    Id128 gid;
-    uint32_t key_epoch = 0;
-    std::shared_ptr<const crypto::SecretBytes> key;
-    std::vector<index::StagingPiece> pieces;            // sorted, non-overlapping
-    std::vector<std::shared_ptr<SourceFile>> piece_fds;   // the staging log of each piece
-    std::vector<format::ExtentRef> extents;             // sorted by index
-};
-
-// What publish needs of one file, captured under the lock.
-struct NodeCut {
-    Ino ino = 0;
-    uint64_t shrinks = 0;  // the file's shrink count at the cut (see Core::shrinks_)
-    uint64_t size = 0;
-    int64_t mtime = 0, ctime = 0;
-    Id128 version;
-    Bytes wrapped_key;
-    ReadPlan plan;  // the whole file
-};
-
-struct Cut {
-    std::vector<NodeCut> nodes;
-    int64_t ops_upto = 0;   // pending_ops rows included
-    // The pending ops are not held: publish encodes them into the segment
-    // (encode_cut_ops) once the objects are written. Decided at the cut:
-    std::vector<int64_t> skipped;  // rows left out (about a node removed by then)
-    uint64_t ops = 0;              // rows that go into the segment
-    size_t ops_bytes = 0;          // their encoded size
-    size_t content_bytes = 0;      // bound of the encoded set_content ops publish adds
-    uint64_t seq = 0;       // the segment this publish writes
-    format::Hash32 prev{};  // hash of this device's previous segment
-    format::Hlc hlc = 0;
-    std::vector<format::VersionEntry> merged;  // heads at the cut
-};
-
-class Core final : public Filesystem {
+class Core final : public Filesystem, public Replica {
 public:
     Core(store::Vault& vault, format::Header header, crypto::SecretBytes master, Options opts);
     ~Core() override;
@@ -106,44 +71,22 @@ public:
     uint64_t content_generation() const override { return content_gen_.load(); }
     bool fill_kernel_cache(Ino ino, uint64_t generation, const std::function<void()>& store) override;
 
-    // ---- for sync (publish) and fsck
-    store::Vault& vault() { return vault_; }
-    const format::Header& header() const { return header_; }
-    const Id128& device() const { return device_; }
-    const crypto::SecretBytes& journal_key() const { return journal_key_; }
-    const crypto::SecretBytes& object_key() const { return object_key_; }
-    std::mutex& publish_mutex() { return publish_mu_; }
-    // Finishes a publish that a crash interrupted (its intent is recorded).
-    Status finish_interrupted_publish();
-    Result<Cut> take_cut();
-    // Unwraps the file's data key into n.plan.key (a cut holds no keys, so a
-    // publish of many files keeps one key in memory at a time).
-    Status load_key(NodeCut& n);
-    // Reads [off, off+len) of a file as it was at the cut (zeros for holes).
-    Status read_cut(const NodeCut& n, uint64_t off, uint64_t len, uint8_t* out);
-    // Encodes the cut's pending operations into `out`, reading them in
-    // batches (the lock is held per batch, not for the whole pass).
-    Status encode_cut_ops(const Cut& cut, format::SegmentWriter& out);
-    // Records the intent, updates the index for what was published, commits durably.
-    Status commit_publish(const Cut& cut, const std::vector<std::vector<format::ExtentRef>>& new_extents,
-                          const std::vector<Id128>& new_versions, ByteSpan segment_bytes);
-    // Writes the intent's segment file and clears the intent.
-    Status write_intent_segment();
-    // Same, right after commit_publish recorded `bytes` as segment `seq`
-    // (writes them from memory instead of reading the intent back).
-    Status write_intent_segment(uint64_t seq, ByteSpan bytes);
-    Result<uint64_t> pending_ops_count();
-    Result<uint64_t> staged_bytes();
-    uint64_t last_seq();
-    // Newest applied segment of every device (the version vector of a new segment).
-    std::vector<format::VersionEntry> heads();
-    Result<std::vector<Ino>> regular_files();
-    // Journal segments missing before later ones of the same device, found
-    // by the last replay ("journal/<device>/<seq>"): not delivered yet.
-    std::vector<std::string> journal_gaps();
-    Result<std::vector<Id128>> referenced_objects();
-    // Path of a node for messages ("docs/a.txt"), best effort. Takes the lock.
-    std::string describe(Ino ino);
+    Replica& replica() override { return *this; }
+
+    // ---- Replica (the sync layer: publish, fsck, status)
+    store::Vault& vault() override { return vault_; }
+    PublishKeys publish_keys() const override { return {header_, device_, journal_key_, object_key_}; }
+    std::mutex& publish_mutex() override { return publish_mu_; }
+    Result<Cut> take_cut() override;
+    Status load_key(NodeCut& n) override;
+    Status read_cut(const NodeCut& n, uint64_t off, uint64_t len, uint8_t* out) override;
+    Status encode_cut_ops(const Cut& cut, format::SegmentWriter& out) override;
+    Status complete_cut(const Cut& cut, const CutResult& result) override;
+    Result<std::optional<Intent>> intent() override;
+    Status clear_intent(uint64_t seq, size_t segment_bytes) override;
+    Result<ReplicaStatus> status() override;
+    std::vector<std::string> journal_gaps() override;
+    Result<std::vector<Id128>> referenced_objects() override;
 
     // Tests of crash consistency: from now on nothing more is committed and
     // the destructor leaves the batch uncommitted, as a killed process would.
@@ -182,6 +125,8 @@ private:
         bool open_ = false;
     };
 
+    // Path of a node for messages ("docs/a.txt"), best effort. Takes the lock.
+    std::string describe(Ino ino);
     // locked helpers (mu_ held)
     std::string path_of(Ino ino);
     Result<index::NodeRow> node_locked(Ino ino);

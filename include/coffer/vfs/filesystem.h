@@ -22,6 +22,8 @@ namespace coffer::store { class Vault; }
 
 namespace coffer::vfs {
 
+class Replica;  // replica.h: what the sync layer needs of the filesystem
+
 using Ino = uint64_t;
 constexpr Ino kRootIno = 1;
 
@@ -168,6 +170,9 @@ public:
     // must not call into this object.
     virtual uint64_t content_generation() const = 0;
     virtual bool fill_kernel_cache(Ino ino, uint64_t generation, const std::function<void()>& store) = 0;
+
+    // The same filesystem as a replica of its vault, for the sync layer.
+    virtual Replica& replica() = 0;
 };
 
 }  // namespace coffer::vfs

@@ -76,7 +76,7 @@ std::vector<format::Op> recorded_ops(CoreFixture& f) {
 
 // This device's segment `seq`, as published.
 format::Segment published_segment(CoreFixture& f, uint64_t seq) {
-    auto bytes = f.vault->dir().read(format::segment_path(f.core().device(), seq));
+    auto bytes = f.vault->dir().read(format::segment_path(f.device(), seq));
     REQUIRE_MESSAGE(bytes.ok(), (bytes.ok() ? "" : bytes.error().message()));
     auto seg = format::decode_segment(crypto::derive(f.master, crypto::Subkey::journal), *bytes);
     REQUIRE_MESSAGE(seg.ok(), (seg.ok() ? "" : seg.error().message()));
@@ -133,26 +133,26 @@ TEST_CASE("publish: nothing to do writes nothing; a second publish is a no-op") 
 
 TEST_CASE("publish: status counters follow operations and publishes") {
     CoreFixture f;
-    auto s0 = sync::status(*f.fs);
+    auto s0 = sync::status(f.fs->replica());
     REQUIRE(s0.ok());
     CHECK(s0->pending_ops == 0);
     CHECK(s0->staged_bytes == 0);
     CHECK(s0->last_seq == 0);
     CHECK(s0->device.size() == 32);
-    CHECK(s0->device == f.core().device().hex());
+    CHECK(s0->device == f.device().hex());
 
     Ino a = f.mkfile(kRootIno, "a", std::string(1000, 'a'));
     f.mkdir(kRootIno, "d");
     f.write_at(a, 5000, Bytes(300, 'b'));
-    auto s1 = sync::status(*f.fs);
+    auto s1 = sync::status(f.fs->replica());
     REQUIRE(s1.ok());
     CHECK(s1->pending_ops == 2);  // two creates (writes are content, not ops)
     CHECK(s1->staged_bytes == 1300);
     f.write_at(a, 0, Bytes(500, 'c'));  // overwrites: staged bytes count what is current
-    CHECK(sync::status(*f.fs)->staged_bytes == 1300);
+    CHECK(sync::status(f.fs->replica())->staged_bytes == 1300);
 
     f.publish();
-    auto s2 = sync::status(*f.fs);
+    auto s2 = sync::status(f.fs->replica());
     REQUIRE(s2.ok());
     CHECK(s2->pending_ops == 0);
     CHECK(s2->staged_bytes == 0);
@@ -160,15 +160,15 @@ TEST_CASE("publish: status counters follow operations and publishes") {
     CHECK(s2->device == s0->device);
 
     REQUIRE(f.fs->rename(kRootIno, "a", kRootIno, "b", 0).ok());
-    CHECK(sync::status(*f.fs)->pending_ops == 1);
+    CHECK(sync::status(f.fs->replica())->pending_ops == 1);
     f.publish();
-    CHECK(sync::status(*f.fs)->last_seq == 2);
-    CHECK(sync::status(*f.fs)->pending_ops == 0);
+    CHECK(sync::status(f.fs->replica())->last_seq == 2);
+    CHECK(sync::status(f.fs->replica())->pending_ops == 0);
 
     // A new device has its own id and sequence.
     TempDir state2;
     auto fs2 = f.open_fs(state2.str());
-    auto s3 = sync::status(*fs2);
+    auto s3 = sync::status(fs2->replica());
     REQUIRE(s3.ok());
     CHECK(s3->device != s0->device);
     CHECK(s3->last_seq == 0);
@@ -614,7 +614,7 @@ TEST_CASE("publish: setattrs of one node in a row are recorded as one op, never 
     Ino a = f.mkfile(kRootIno, "a", "aaa");
     Ino b = f.mkfile(kRootIno, "b", "bbb");
     f.publish();
-    REQUIRE(*f.core().pending_ops_count() == 0);
+    REQUIRE(f.pending_ops() == 0);
     auto set = [&](Ino ino, std::optional<uint32_t> mode, std::optional<uint32_t> uid, int64_t mtime_s) {
         vfs::SetAttrReq r;
         r.mode = mode;
@@ -630,11 +630,11 @@ TEST_CASE("publish: setattrs of one node in a row are recorded as one op, never 
     set(a, std::nullopt, 4242, -1);
     set(a, 0600, std::nullopt, -1);
     set(a, std::nullopt, std::nullopt, 2000);
-    CHECK(*f.core().pending_ops_count() == 1);
+    CHECK(f.pending_ops() == 1);
     // Another node in between: no merging across it.
     set(b, 0640, std::nullopt, -1);
     set(a, 0604, std::nullopt, -1);
-    CHECK(*f.core().pending_ops_count() == 3);
+    CHECK(f.pending_ops() == 3);
     auto ops = recorded_ops(f);
     REQUIRE(ops.size() == 3);
     auto* first = std::get_if<format::OpSetAttr>(&ops[0].body);
@@ -654,9 +654,9 @@ TEST_CASE("publish: setattrs of one node in a row are recorded as one op, never 
     sync::set_after_cut_hook_for_tests([&] { set(a, 0644, std::nullopt, 3000); });
     f.publish();
     sync::set_after_cut_hook_for_tests(nullptr);
-    CHECK(*f.core().pending_ops_count() == 1);
+    CHECK(f.pending_ops() == 1);
     f.publish();
-    CHECK(*f.core().pending_ops_count() == 0);
+    CHECK(f.pending_ops() == 0);
 
     // A new device sees the last of everything.
     TempDir s;
@@ -680,9 +680,9 @@ TEST_CASE("publish: a publish stopped after recording its segment is finished wi
     Ino big = f.mkfile(kRootIno, "big");
     f.write_at(big, 0, big_content(2 * MiB + 3, 8));  // an object of its own besides the pack
     // The segment's path is taken (by a folder): the write fails after the intent is committed.
-    fs::path seg_path = f.vault_dir.path / format::segment_path(f.core().device(), 1);
+    fs::path seg_path = f.vault_dir.path / format::segment_path(f.device(), 1);
     fs::create_directories(seg_path);
-    auto failed = sync::publish(*f.fs);
+    auto failed = sync::publish(f.fs->replica());
     REQUIRE_FALSE(failed.ok());
 
     std::optional<std::pair<uint64_t, Bytes>> intent;
@@ -701,12 +701,12 @@ TEST_CASE("publish: a publish stopped after recording its segment is finished wi
     REQUIRE(seg.ok());
     CHECK(seg->ops.size() == 4 + 600 + 1 + 601);  // creates, then one set_content per file
     // Nothing left pending: what the intent holds is published by finishing it.
-    CHECK(sync::status(*f.fs)->pending_ops == 0);
+    CHECK(sync::status(f.fs->replica())->pending_ops == 0);
 
     fs::remove(seg_path);
     auto p = f.publish();
     CHECK(p.ops == 0);
-    auto written = f.vault->dir().read(format::segment_path(f.core().device(), 1));
+    auto written = f.vault->dir().read(format::segment_path(f.device(), 1));
     REQUIRE(written.ok());
     CHECK(*written == recorded);
     read_intent();

@@ -186,7 +186,7 @@ struct Dev {
     }
     void publish() {
         check_model();
-        auto p = sync::publish(*fs);
+        auto p = sync::publish(fs->replica());
         REQUIRE_MESSAGE(p.ok(), (p.ok() ? "" : p.error().message()));
         REQUIRE(p->ops > 0);
     }

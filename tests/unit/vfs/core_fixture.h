@@ -19,6 +19,7 @@
 #include "coffer/sync/sync.h"
 #include "coffer/vfs/core.h"
 #include "coffer/vfs/filesystem.h"
+#include "coffer/vfs/replica.h"
 #include "../test_support.h"
 
 namespace coffer::testing {
@@ -77,7 +78,13 @@ struct CoreFixture : VaultEnv {
     explicit CoreFixture(uint8_t format_version = format::kFormatVersion) : VaultEnv(format_version) {
         fs = open_fs(state_dir.str());
     }
-    vfs::Core& core() { return *dynamic_cast<vfs::Core*>(fs.get()); }
+    // This device's id, and its operations not published yet.
+    Id128 device() { return fs->replica().publish_keys().device; }
+    uint64_t pending_ops() {
+        auto s = fs->replica().status();
+        REQUIRE(s.ok());
+        return s->pending_ops;
+    }
 
     vfs::Ino mkdir(vfs::Ino parent, std::string_view name, uint32_t mode = 0755) {
         auto a = fs->mkdir(parent, name, mode, ctx);
@@ -134,7 +141,7 @@ struct CoreFixture : VaultEnv {
         REQUIRE_MESSAGE(a.ok(), (a.ok() ? "" : a.error().message()));
     }
     sync::PublishStats publish() {
-        auto p = sync::publish(*fs);
+        auto p = sync::publish(fs->replica());
         REQUIRE_MESSAGE(p.ok(), (p.ok() ? "" : p.error().message()));
         return *p;
     }

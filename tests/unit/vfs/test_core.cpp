@@ -774,7 +774,7 @@ TEST_CASE("core: an unlinked open file stays readable and writable until release
     Ino again = f.mkfile(kRootIno, "tmp", "new");
     CHECK(again != ino);
     // A publish does not publish the unlinked file's content.
-    auto p = sync::publish(*f.fs);
+    auto p = sync::publish(f.fs->replica());
     REQUIRE(p.ok());
     CHECK(f.read_str(ino) == "before");
 
@@ -933,7 +933,7 @@ TEST_CASE("core: a read-only core refuses every change") {
     CHECK(code_of(fs->create(kRootIno, "f", 0644, O_RDWR, ctx)) == Code::permission);
     CHECK(code_of(fs->setxattr(kRootIno, "user.a", as_bytes("b"), 0)) == Code::permission);
     CHECK(code_of(fs->open(kRootIno, O_RDONLY)) == Code::is_dir);
-    CHECK(code_of(sync::publish(*fs)) == Code::permission);
+    CHECK(code_of(sync::publish(fs->replica())) == Code::permission);
     CHECK(list_dir(*fs, kRootIno).empty());
 }
 
