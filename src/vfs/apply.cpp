@@ -5,7 +5,7 @@
 
 #include "aad.h"
 #include "coffer/util/log.h"
-#include "coffer/vfs/core.h"
+#include "core.h"
 
 namespace coffer::vfs {
 
@@ -44,11 +44,11 @@ Status touch_dir(index::Index& ix, NodeRow& dir, int64_t t, int nlink_delta) {
 Status Core::apply_op(const format::Op& op) {
     Resolver r{*ix_};
     const int64_t t = hlc_ns(op.hlc);
-    if (op.hlc > hlc_last_) hlc_last_ = op.hlc;
+    clock_.observe(op.hlc);
 
     if (auto* c = std::get_if<format::OpCreate>(&op.body)) {
         COFFER_ASSIGN(NodeRow parent, r.dir(c->parent));
-        Bytes tag = tag_for(c->parent, c->name);
+        Bytes tag = names_.tag(c->parent, c->name);
         COFFER_ASSIGN(auto existing, ix_->dirent(parent.ino, tag));
         if (existing) return make_error(Code::exists, "entry exists");
         COFFER_ASSIGN(auto known, ix_->ino_of(c->node));
@@ -64,12 +64,10 @@ Status Core::apply_op(const format::Op& op) {
         n.ctime = c->times.ctime_ns;
         n.key_epoch = header_.key_epoch;
         if (S_ISCHR(c->mode) || S_ISBLK(c->mode)) {
-            uint8_t b[8];
-            put_u64le(b, c->rdev);
-            n.rdev_sealed = crypto::seal(names_key_, ByteSpan(b, 8), aad::rdev(c->node));
+            n.rdev_sealed = names_.seal_rdev(c->node, c->rdev);
         }
         if (S_ISLNK(c->mode)) {
-            n.link_sealed = crypto::seal(names_key_, as_bytes(c->symlink_target), aad::symlink(c->node));
+            n.link_sealed = names_.seal_symlink(c->node, c->symlink_target);
             n.size = c->symlink_target.size();
         }
         crypto::SecretBytes key;
@@ -79,16 +77,16 @@ Status Core::apply_op(const format::Op& op) {
         }
         COFFER_ASSIGN(index::Ino ino, ix_->insert_node(n));
         if (!key.empty()) remember_key_locked(ino, std::move(key));  // the first write needs it
-        COFFER_TRY(ix_->insert_dirent(parent.ino, tag, seal_name(c->parent, c->name), ino));
+        COFFER_TRY(ix_->insert_dirent(parent.ino, tag, names_.seal_name(c->parent, c->name), ino));
         return touch_dir(*ix_, parent, t, is_dir(c->mode) ? 1 : 0);
     }
     if (auto* l = std::get_if<format::OpLink>(&op.body)) {
         COFFER_ASSIGN(NodeRow parent, r.dir(l->parent));
         COFFER_ASSIGN(NodeRow n, r.node(l->node, "node"));
-        Bytes tag = tag_for(l->parent, l->name);
+        Bytes tag = names_.tag(l->parent, l->name);
         COFFER_ASSIGN(auto existing, ix_->dirent(parent.ino, tag));
         if (existing) return make_error(Code::exists, "entry exists");
-        COFFER_TRY(ix_->insert_dirent(parent.ino, tag, seal_name(l->parent, l->name), n.ino));
+        COFFER_TRY(ix_->insert_dirent(parent.ino, tag, names_.seal_name(l->parent, l->name), n.ino));
         n.nlink += 1;
         n.ctime = l->ctime_ns ? l->ctime_ns : t;
         COFFER_TRY(ix_->update_node(n));
@@ -96,7 +94,7 @@ Status Core::apply_op(const format::Op& op) {
     }
     if (auto* u = std::get_if<format::OpUnlink>(&op.body)) {
         COFFER_ASSIGN(NodeRow parent, r.dir(u->parent));
-        Bytes tag = tag_for(u->parent, u->name);
+        Bytes tag = names_.tag(u->parent, u->name);
         COFFER_ASSIGN(auto d, ix_->dirent(parent.ino, tag));
         if (!d) return make_error(Code::not_found, "entry not found");
         COFFER_ASSIGN(auto child, ix_->node(d->child));
@@ -113,8 +111,8 @@ Status Core::apply_op(const format::Op& op) {
     }
     if (auto* rn = std::get_if<format::OpRename>(&op.body)) {
         COFFER_ASSIGN(NodeRow sp, r.dir(rn->src_parent));
-        Bytes stag = tag_for(rn->src_parent, rn->src_name);
-        Bytes dtag = tag_for(rn->dst_parent, rn->dst_name);
+        Bytes stag = names_.tag(rn->src_parent, rn->src_name);
+        Bytes dtag = names_.tag(rn->dst_parent, rn->dst_name);
         COFFER_ASSIGN(auto sd, ix_->dirent(sp.ino, stag));
         if (!sd) return make_error(Code::not_found, "rename: source not found");
         COFFER_ASSIGN(NodeRow dp0, r.dir(rn->dst_parent));
@@ -157,7 +155,7 @@ Status Core::apply_op(const format::Op& op) {
             }
         }
         COFFER_TRY(ix_->delete_dirent(sp.ino, stag));
-        COFFER_TRY(ix_->insert_dirent(dp0.ino, dtag, seal_name(rn->dst_parent, rn->dst_name), moved->ino));
+        COFFER_TRY(ix_->insert_dirent(dp0.ino, dtag, names_.seal_name(rn->dst_parent, rn->dst_name), moved->ino));
         moved->ctime = t;
         COFFER_TRY(ix_->update_node(*moved));
         int delta = is_dir(moved->mode) && !same_parent ? 1 : 0;
@@ -193,9 +191,9 @@ Status Core::apply_op(const format::Op& op) {
     if (auto* sx = std::get_if<format::OpSetXattr>(&op.body)) {
         COFFER_ASSIGN(NodeRow n, r.node(sx->node, "node"));
         index::XattrRow x;
-        x.tag = tag_for(sx->node, sx->name);
-        x.name_sealed = crypto::seal(names_key_, as_bytes(sx->name), aad::xattr_name(sx->node));
-        x.value_sealed = crypto::seal(names_key_, sx->value, aad::xattr_value(sx->node));
+        x.tag = names_.tag(sx->node, sx->name);
+        x.name_sealed = names_.seal_xattr_name(sx->node, sx->name);
+        x.value_sealed = names_.seal_xattr_value(sx->node, sx->value);
         COFFER_TRY(ix_->put_xattr(n.ino, x));
         mark_xattrs(n.ino);
         n.ctime = t;
@@ -203,7 +201,7 @@ Status Core::apply_op(const format::Op& op) {
     }
     if (auto* rx = std::get_if<format::OpRemoveXattr>(&op.body)) {
         COFFER_ASSIGN(NodeRow n, r.node(rx->node, "node"));
-        COFFER_TRY(ix_->delete_xattr(n.ino, tag_for(rx->node, rx->name)));
+        COFFER_TRY(ix_->delete_xattr(n.ino, names_.tag(rx->node, rx->name)));
         n.ctime = t;
         return ix_->update_node(n);
     }

@@ -7,7 +7,7 @@
 #include "aad.h"
 #include "clock.h"
 #include "coffer/vfs/access.h"
-#include "coffer/vfs/core.h"
+#include "core.h"
 
 namespace coffer::vfs {
 
@@ -53,8 +53,8 @@ Attr Core::attr_of(const NodeRow& n) {
     a.mtime = to_ts(n.mtime);
     a.ctime = to_ts(n.ctime);
     if (!n.rdev_sealed.empty()) {
-        auto r = crypto::open(names_key_, n.rdev_sealed, aad::rdev(n.gid));
-        if (r.ok() && r->size() == 8) a.rdev = get_u64le(r->data());
+        auto r = names_.open_rdev(n.gid, n.rdev_sealed);
+        if (r.ok()) a.rdev = *r;
     }
     if (S_ISREG(n.mode)) {
         auto alloc = ix_->allocated(n.ino);
@@ -78,8 +78,8 @@ Result<Attr> Core::getattr(Ino ino) {
 }
 
 Result<Attr> Core::setattr(Ino ino, const SetAttrReq& req, const Ctx& ctx) {
-    ContentChange change;
-    if (req.size) change = ContentChange(*this, ino);
+    ChangeGate::Change change;
+    if (req.size) change = gate_.begin_change(ino);
     std::lock_guard lk(mu_);
     OpScope scope(*this);
     COFFER_TRY(scope.begin(OpScope::Space::frees));
@@ -139,9 +139,9 @@ Result<Attr> Core::setattr(Ino ino, const SetAttrReq& req, const Ctx& ctx) {
             // so the change is not journaled. The kernel sends one such
             // setattr after every unlink with the write-back cache (the new
             // ctime of the unlinked inode).
-            COFFER_TRY(apply_op(format::Op{next_hlc(), op}));
+            COFFER_TRY(apply_op(format::Op{clock_.next(), op}));
         } else {
-            COFFER_TRY(record(format::Op{next_hlc(), op}));
+            COFFER_TRY(record(format::Op{clock_.next(), op}));
         }
         if (req.size && (op.mask & format::kSetMtime)) {
             // A truncate with an explicit mtime: the content change carries it.
@@ -159,7 +159,7 @@ Result<std::string> Core::readlink(Ino ino) {
     std::lock_guard lk(mu_);
     COFFER_ASSIGN(NodeRow n, node_locked(ino));
     if (!S_ISLNK(n.mode)) return make_error(Code::invalid, "not a symlink");
-    auto t = crypto::open(names_key_, n.link_sealed, aad::symlink(n.gid));
+    auto t = names_.open_symlink(n.gid, n.link_sealed);
     if (!t.ok()) return make_error(Code::corrupt, "local index: symlink " + path_of(ino) + " failed authentication");
     return std::string(t->begin(), t->end());
 }
@@ -214,11 +214,11 @@ Status Core::setxattr(Ino ino, std::string_view name, ByteSpan value, int flags)
     OpScope scope(*this);
     COFFER_TRY(scope.begin());
     COFFER_ASSIGN(NodeRow n, node_locked(ino));
-    COFFER_ASSIGN(auto existing, ix_->xattr(ino, tag_for(n.gid, name)));
+    COFFER_ASSIGN(auto existing, ix_->xattr(ino, names_.tag(n.gid, name)));
     if ((flags & XATTR_CREATE) && existing) return make_error(Code::exists, "xattr exists");
     if ((flags & XATTR_REPLACE) && !existing) return make_error(Code::no_data, "no such xattr");
     format::OpSetXattr op{n.gid, std::string(name), Bytes(value.begin(), value.end())};
-    COFFER_TRY(record(format::Op{next_hlc(), op}));
+    COFFER_TRY(record(format::Op{clock_.next(), op}));
     return scope.commit();
 }
 
@@ -242,9 +242,9 @@ Result<Bytes> Core::getxattr(Ino ino, std::string_view name) {
     if (!may_have_xattrs(ino)) return make_error(Code::no_data, "no such xattr");
     std::lock_guard lk(mu_);
     COFFER_ASSIGN(NodeRow n, node_locked(ino));
-    COFFER_ASSIGN(auto x, ix_->xattr(ino, tag_for(n.gid, name)));
+    COFFER_ASSIGN(auto x, ix_->xattr(ino, names_.tag(n.gid, name)));
     if (!x) return make_error(Code::no_data, "no such xattr");
-    auto v = crypto::open(names_key_, x->value_sealed, aad::xattr_value(n.gid));
+    auto v = names_.open_xattr_value(n.gid, x->value_sealed);
     if (!v.ok()) return make_error(Code::corrupt, "local index: xattr of " + path_of(ino) + " failed authentication");
     return std::move(*v);
 }
@@ -255,7 +255,7 @@ Result<std::vector<std::string>> Core::listxattr(Ino ino) {
     COFFER_ASSIGN(auto rows, ix_->xattrs(ino));
     std::vector<std::string> names;
     for (const auto& x : rows) {
-        auto nm = crypto::open(names_key_, x.name_sealed, aad::xattr_name(n.gid));
+        auto nm = names_.open_xattr_name(n.gid, x.name_sealed);
         if (!nm.ok()) return make_error(Code::corrupt, "local index: xattr of " + path_of(ino) + " failed authentication");
         names.emplace_back(nm->begin(), nm->end());
     }
@@ -268,9 +268,9 @@ Status Core::removexattr(Ino ino, std::string_view name) {
     OpScope scope(*this);
     COFFER_TRY(scope.begin(OpScope::Space::frees));
     COFFER_ASSIGN(NodeRow n, node_locked(ino));
-    COFFER_ASSIGN(auto existing, ix_->xattr(ino, tag_for(n.gid, name)));
+    COFFER_ASSIGN(auto existing, ix_->xattr(ino, names_.tag(n.gid, name)));
     if (!existing) return make_error(Code::no_data, "no such xattr");
-    COFFER_TRY(record(format::Op{next_hlc(), format::OpRemoveXattr{n.gid, std::string(name)}}));
+    COFFER_TRY(record(format::Op{clock_.next(), format::OpRemoveXattr{n.gid, std::string(name)}}));
     return scope.commit();
 }
 

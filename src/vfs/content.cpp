@@ -9,37 +9,10 @@
 #include <cstring>
 
 #include "aad.h"
-#include "staging.h"
-#include "coffer/util/parallel.h"
 #include "coffer/util/log.h"
-#include "coffer/vfs/core.h"
+#include "core.h"
 
 namespace coffer::vfs {
-
-// Frames per share of a parallel seal/open: 128 KiB, so small writes and
-// reads stay on their own thread.
-constexpr size_t kParallelFrames = 8;
-
-namespace staging {
-uint64_t sealed_record_size(uint64_t len) {
-    uint64_t frames = (len + kFrameSize - 1) / kFrameSize;
-    return len + frames * crypto::kSealOverhead;
-}
-
-void seal_record(const crypto::SecretBytes& key, const Id128& gid, uint64_t rec_id, ByteSpan data, uint8_t* out) {
-    const uint64_t frames = (data.size() + kFrameSize - 1) / kFrameSize;
-    const uint64_t stride = kFrameSize + crypto::kSealOverhead;
-    // A large write is sealed on every core (frames are independent).
-    par::for_ranges(frames, kParallelFrames, [&](size_t f0, size_t f1) {
-        for (uint64_t f = f0; f < f1; ++f) {
-            uint64_t off = f * kFrameSize;
-            uint64_t n = std::min<uint64_t>(kFrameSize, data.size() - off);
-            crypto::seal_into(key, data.subspan(off, n), aad::frame(gid, rec_id, f), out + f * stride);
-        }
-        return true;
-    });
-}
-}  // namespace staging
 
 namespace {
 // Per-thread scratch buffers: a fresh vector per FUSE request would be a
@@ -51,10 +24,6 @@ uint8_t* scratch(size_t n, int slot) {
     return b.data();
 }
 }  // namespace
-
-namespace staging {
-uint8_t* write_scratch(size_t n) { return scratch(n, 1); }
-}  // namespace staging
 
 namespace {
 Status pread_full(int fd, uint8_t* buf, size_t len, uint64_t off, bool& short_read) {
@@ -176,40 +145,6 @@ Status Core::read_extent(const crypto::SecretBytes& key, uint32_t key_epoch, con
     return {};
 }
 
-namespace {
-Status read_staged(const SourceFile& fd, const Id128& gid, const crypto::SecretBytes& key,
-                   const index::StagingPiece& p, uint64_t from, uint64_t to, uint8_t* out) {
-    uint64_t r0 = p.skip + (from - p.off), r1 = r0 + (to - from);
-    uint64_t f0 = r0 / kFrameSize, f1 = (r1 - 1) / kFrameSize;
-    const uint64_t stride = kFrameSize + crypto::kSealOverhead;
-    uint64_t last_plain = std::min<uint64_t>(kFrameSize, p.rec_len - f1 * kFrameSize);
-    uint64_t start = p.pos + f0 * stride;
-    uint64_t stop = p.pos + f1 * stride + last_plain + crypto::kSealOverhead;
-    COFFER_ASSIGN(ByteSpan got, fd.read(start, stop - start));
-    const uint8_t* sealed = got.data();
-    if (got.size() < stop - start) return make_error(Code::corrupt, "staging log is truncated");
-    // Frames wholly inside the range open straight into `out`; the partial
-    // ones at either end go through a scratch frame. A large read opens its
-    // frames on every core.
-    bool ok = par::for_ranges(f1 - f0 + 1, kParallelFrames, [&](size_t i0, size_t i1) {
-        for (uint64_t f = f0 + i0; f < f0 + i1; ++f) {
-            uint64_t plen = std::min<uint64_t>(kFrameSize, p.rec_len - f * kFrameSize);
-            ByteSpan box(sealed + (f - f0) * stride, plen + crypto::kSealOverhead);
-            uint64_t fstart = f * kFrameSize;
-            uint64_t a = std::max(r0, fstart), b = std::min(r1, fstart + plen);
-            if (a >= b) continue;
-            bool whole = a == fstart && b == fstart + plen;
-            uint8_t* plain = whole ? out + (a - r0) : scratch(kFrameSize, 0);
-            if (!crypto::open_into(key, box, aad::frame(gid, p.rec_id, f), plain).ok()) return false;
-            if (!whole) std::memcpy(out + (a - r0), plain + (a - fstart), b - a);
-        }
-        return true;
-    });
-    if (!ok) return make_error(Code::corrupt, "staging log frame failed authentication");
-    return {};
-}
-}  // namespace
-
 Result<ReadPlan> Core::plan_locked(const index::NodeRow& n, uint64_t off, uint64_t end, bool with_key) {
     ReadPlan plan;
     plan.gid = n.gid;
@@ -222,7 +157,7 @@ Result<ReadPlan> Core::plan_locked(const index::NodeRow& n, uint64_t off, uint64
         if (p.log == 0) {
             plan.piece_fds.push_back(nullptr);
         } else {
-            COFFER_ASSIGN(auto fd, log_fd(p.log));
+            COFFER_ASSIGN(auto fd, log_.file(p.log));
             plan.piece_fds.push_back(std::move(fd));
         }
     }
@@ -262,7 +197,7 @@ Status Core::read_plan(const ReadPlan& plan, uint64_t off, uint64_t len, uint8_t
         if (a >= b) continue;
         COFFER_TRY(from_extents(cursor, a));
         if (p.log != 0) {
-            auto st = read_staged(*plan.piece_fds[i], plan.gid, *plan.key, p, a, b, out + (a - off));
+            auto st = StagingLog::read(*plan.piece_fds[i], plan.gid, *plan.key, p, a, b, out + (a - off));
             if (!st.ok()) {
                 log::error("local staging of " + what() + ": " + st.error().context);
                 return st;

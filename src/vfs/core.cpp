@@ -1,6 +1,6 @@
 // Core: local state, batching of index commits, names, the op recorder.
 #include "clock.h"
-#include "coffer/vfs/core.h"
+#include "core.h"
 
 #include <fcntl.h>
 #include <malloc.h>
@@ -44,15 +44,18 @@ Result<std::unique_ptr<Filesystem>> Filesystem::open(store::Vault& vault, format
     return std::unique_ptr<Filesystem>(std::move(core));
 }
 
+// The master key is only read here: every key the core uses is derived
+// now, and `master` is wiped when the constructor returns.
 Core::Core(store::Vault& vault, format::Header header, crypto::SecretBytes master, Options opts)
-    : vault_(vault), header_(std::move(header)), master_(std::move(master)), opts_(std::move(opts)) {
-    names_key_ = crypto::derive(master_, crypto::Subkey::names);
-    tag_key_ = crypto::derive(master_, crypto::Subkey::name_tag);
-    fkey_wrap_ = crypto::derive(master_, crypto::Subkey::file_key_wrap);
-    local_key_ = crypto::derive(master_, crypto::Subkey::local_state);
-    journal_key_ = crypto::derive(master_, crypto::Subkey::journal);
-    object_key_ = crypto::derive(master_, crypto::Subkey::object_header);
-}
+    : vault_(vault),
+      header_(std::move(header)),
+      opts_(std::move(opts)),
+      names_(master),
+      fkey_wrap_(crypto::derive(master, crypto::Subkey::file_key_wrap)),
+      local_key_(crypto::derive(master, crypto::Subkey::local_state)),
+      journal_key_(crypto::derive(master, crypto::Subkey::journal)),
+      object_key_(crypto::derive(master, crypto::Subkey::object_header)),
+      log_(opts_.state_dir + "/staging") {}
 
 Core::~Core() {
     {
@@ -119,7 +122,7 @@ Status Core::start() {
                                                  std::to_string(seen_epoch) + "): the cloud folder was rolled back");
     COFFER_TRY(ix_->set_meta_int("header_epoch", static_cast<int64_t>(header_.epoch)));
     COFFER_ASSIGN(int64_t hlc, ix_->meta_int("hlc", 0));
-    hlc_last_ = static_cast<format::Hlc>(hlc);
+    clock_.observe(static_cast<format::Hlc>(hlc));
 
     // Nodes left with no name by a previous session (open when it ended).
     COFFER_ASSIGN(auto orphans, ix_->orphan_nodes());
@@ -129,11 +132,8 @@ Status Core::start() {
     for (Ino ino : with_xattrs) mark_xattrs(ino);
 
     COFFER_ASSIGN(int64_t log_id, ix_->meta_int("log", 0));
-    COFFER_TRY(open_log(static_cast<uint64_t>(log_id + 1)));
-    COFFER_TRY(ix_->set_meta_int("log", static_cast<int64_t>(log_.id)));
-    uint64_t rec_seed = 0;
-    crypto::random_bytes({reinterpret_cast<uint8_t*>(&rec_seed), sizeof rec_seed});
-    next_rec_ = rec_seed >> 1;
+    COFFER_TRY(log_.start(static_cast<uint64_t>(log_id + 1)));
+    COFFER_TRY(ix_->set_meta_int("log", static_cast<int64_t>(log_.current())));
     drop_unused_logs();
 
     COFFER_TRY(replay_vault());
@@ -142,47 +142,16 @@ Status Core::start() {
 }
 
 // ---------------------------------------------------------------- staging log files
-Status Core::open_log(uint64_t id) {
-    std::string path = opts_.state_dir + "/staging/" + std::to_string(id) + ".log";
-    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0) return sys_error(errno, "cannot open staging log " + path);
-    struct stat st;
-    ::fstat(fd, &st);
-    if (log_.fd) old_logs_[log_.id] = log_.fd;
-    log_.id = id;
-    log_.fd = std::make_shared<SourceFile>(UniqueFd(fd));
-    log_.end = static_cast<uint64_t>(st.st_size);
-    return {};
-}
-
-Result<std::shared_ptr<SourceFile>> Core::log_fd(uint64_t log) {
-    if (log == log_.id) return log_.fd;
-    auto it = old_logs_.find(log);
-    if (it != old_logs_.end()) return it->second;
-    std::string path = opts_.state_dir + "/staging/" + std::to_string(log) + ".log";
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return make_error(Code::corrupt, "staging log " + path + " is missing");
-    auto p = std::make_shared<SourceFile>(UniqueFd(fd));
-    old_logs_[log] = p;
-    return p;
-}
-
 Status Core::rotate_log() {
-    COFFER_TRY(ix_->set_meta_int("log", static_cast<int64_t>(log_.id + 1)));
-    return open_log(log_.id + 1);
+    COFFER_TRY(ix_->set_meta_int("log", static_cast<int64_t>(log_.current() + 1)));
+    return log_.rotate();
 }
 
 void Core::drop_unused_logs() {
-    std::string dir = opts_.state_dir + "/staging";
-    for (uint64_t id = 1; id < log_.id; ++id) {
-        std::string path = dir + "/" + std::to_string(id) + ".log";
-        if (::access(path.c_str(), F_OK) != 0) continue;
-        auto used = ix_->log_in_use(id);
-        if (used.ok() && !*used) {
-            ::unlink(path.c_str());
-            old_logs_.erase(id);
-        }
-    }
+    log_.drop_unused([this](uint64_t log) {
+        auto used = ix_->log_in_use(log);
+        return !used.ok() || *used;  // kept when in doubt
+    });
 }
 
 // ---------------------------------------------------------------- batching
@@ -249,7 +218,7 @@ Status Core::commit_locked(bool durable) {
         return deferred_error_;
     }
     if (!tx_open_ || abandoned_) return {};
-    auto synced = io::datasync(log_.fd->get(), "staging log");
+    auto synced = log_.datasync();
     if (!synced.ok()) {
         // After a failed fsync the kernel may drop the dirty pages and a
         // later fsync succeed: treat it as a loss, reported once (fsyncgate).
@@ -295,16 +264,11 @@ void Core::committer_loop() {
         }
         wrote_before = wrote;
         // Most of the log reaches the disk here, outside the lock.
-        std::shared_ptr<SourceFile> fd;
-        {
-            std::lock_guard g(mu_);
-            fd = log_.fd;
-        }
-        (void)io::datasync(fd->get(), "staging log");
+        (void)log_.datasync();
         {
             std::lock_guard g(mu_);
             if (tx_open_) {
-                (void)ix_->set_meta_int("hlc", static_cast<int64_t>(hlc_last_));
+                (void)ix_->set_meta_int("hlc", static_cast<int64_t>(clock_.last()));
                 // A failure that loses the batch is recorded by commit_locked
                 // (reported at the next fsync); otherwise the batch stays open
                 // and the next commit retries it.
@@ -329,37 +293,11 @@ void Core::abandon_for_tests() {
 
 Status Core::flush_all() {
     std::lock_guard lk(mu_);
-    if (tx_open_) (void)ix_->set_meta_int("hlc", static_cast<int64_t>(hlc_last_));
+    if (tx_open_) (void)ix_->set_meta_int("hlc", static_cast<int64_t>(clock_.last()));
     return commit_locked(true);
 }
 
-// ---------------------------------------------------------------- names and clock
-Bytes Core::tag_for(const Id128& parent, std::string_view name) {
-    Bytes msg(parent.b.begin(), parent.b.end());
-    msg.insert(msg.end(), name.begin(), name.end());
-    Bytes tag(16);
-    crypto::keyed_hash(tag_key_, msg, tag);
-    return tag;
-}
-
-Bytes Core::seal_name(const Id128& parent, std::string_view name) {
-    return crypto::seal(names_key_, as_bytes(name), aad::name(parent));
-}
-
-Result<std::string> Core::open_name(const Id128& parent, ByteSpan sealed) {
-    COFFER_ASSIGN(Bytes plain, crypto::open(names_key_, sealed, aad::name(parent)));
-    return std::string(plain.begin(), plain.end());
-}
-
-format::Hlc Core::next_hlc() {
-    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                  std::chrono::system_clock::now().time_since_epoch())
-                  .count();
-    format::Hlc phys = static_cast<format::Hlc>(ms) << 16;
-    hlc_last_ = phys > hlc_last_ ? phys : hlc_last_ + 1;
-    return hlc_last_;
-}
-
+// ---------------------------------------------------------------- the op recorder
 Status Core::record(format::Op op) {
     COFFER_TRY(apply_op(op));
     if (const auto* sa = std::get_if<format::OpSetAttr>(&op.body)) {
@@ -432,7 +370,7 @@ std::string Core::path_of(Ino ino) {
         if (!d.ok() || !*d) return path.empty() ? "(deleted file)" : "…/" + path;
         auto parent = ix_->node((*d)->parent);
         if (!parent.ok() || !*parent) break;
-        auto name = open_name((*parent)->gid, (*d)->name_sealed);
+        auto name = names_.open_name((*parent)->gid, (*d)->name_sealed);
         std::string n = name.ok() ? *name : "?";
         path = path.empty() ? n : n + "/" + path;
         ino = (*d)->parent;

@@ -6,7 +6,7 @@
 
 #include "aad.h"
 #include "coffer/util/log.h"
-#include "coffer/vfs/core.h"
+#include "core.h"
 
 namespace coffer::vfs {
 
@@ -85,7 +85,7 @@ Result<Cut> Core::take_cut() {
             return make_error(Code::corrupt, "local index lost the hash of this device's last segment");
         std::copy(prev->begin(), prev->end(), cut.prev.begin());
     }
-    cut.hlc = next_hlc();
+    cut.hlc = clock_.next();
     COFFER_ASSIGN(cut.merged, ix_->heads());
     cut.content_bytes = content_bytes;
     // Each pending op is opened and checked now; publish reads them again
@@ -198,7 +198,7 @@ Status Core::complete_cut(const Cut& cut, const CutResult& result) {
     COFFER_TRY(ix_->set_meta_int("next_seq", static_cast<int64_t>(cut.seq + 1)));
     format::Hash32 h = format::segment_hash(result.segment);
     COFFER_TRY(ix_->add_segment(device_, cut.seq, h));
-    COFFER_TRY(ix_->set_meta_int("hlc", static_cast<int64_t>(hlc_last_)));
+    COFFER_TRY(ix_->set_meta_int("hlc", static_cast<int64_t>(clock_.last())));
     return commit_locked(true);
 }
 

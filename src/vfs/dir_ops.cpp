@@ -5,7 +5,7 @@
 #include <cstring>
 
 #include "clock.h"
-#include "coffer/vfs/core.h"
+#include "core.h"
 
 namespace coffer::vfs {
 
@@ -24,7 +24,7 @@ Result<std::pair<Ino, NodeRow>> Core::entry_locked(Ino parent, std::string_view 
     COFFER_TRY(check_name(name));
     COFFER_ASSIGN(NodeRow p, node_locked(parent));
     if (!S_ISDIR(p.mode)) return make_error(Code::not_dir, "not a directory");
-    COFFER_ASSIGN(auto d, ix_->dirent(parent, tag_for(p.gid, name)));
+    COFFER_ASSIGN(auto d, ix_->dirent(parent, names_.tag(p.gid, name)));
     if (!d) return make_error(Code::not_found, "no such entry");
     COFFER_ASSIGN(NodeRow child, node_locked(d->child));
     return std::pair<Ino, NodeRow>{d->child, std::move(child)};
@@ -78,7 +78,7 @@ Result<Attr> Core::make_node(Ino parent, std::string_view name, uint32_t mode, u
     int64_t t = now_ns();
     c.times = {t, t, t};
     c.symlink_target = std::string(target);
-    COFFER_TRY(record(format::Op{next_hlc(), c}));
+    COFFER_TRY(record(format::Op{clock_.next(), c}));
     COFFER_ASSIGN(auto ino, ix_->ino_of(c.node));
     COFFER_ASSIGN(NodeRow n, node_locked(*ino));
     COFFER_TRY(scope.commit());
@@ -117,10 +117,10 @@ Result<Attr> Core::link(Ino ino, Ino new_parent, std::string_view new_name) {
     if (n.nlink >= 65000) return Error{Code::too_big, EMLINK, "too many links"};
     COFFER_ASSIGN(NodeRow p, node_locked(new_parent));
     if (!S_ISDIR(p.mode)) return make_error(Code::not_dir, "not a directory");
-    COFFER_ASSIGN(auto existing, ix_->dirent(new_parent, tag_for(p.gid, new_name)));
+    COFFER_ASSIGN(auto existing, ix_->dirent(new_parent, names_.tag(p.gid, new_name)));
     if (existing) return make_error(Code::exists, "entry exists");
     format::OpLink l{n.gid, p.gid, std::string(new_name), now_ns()};
-    COFFER_TRY(record(format::Op{next_hlc(), l}));
+    COFFER_TRY(record(format::Op{clock_.next(), l}));
     COFFER_ASSIGN(NodeRow after, node_locked(ino));
     COFFER_TRY(scope.commit());
     lookups_[ino] += 1;
@@ -134,7 +134,7 @@ Status Core::unlink(Ino parent, std::string_view name) {
     COFFER_ASSIGN(auto e, entry_locked(parent, name));
     if (S_ISDIR(e.second.mode)) return make_error(Code::is_dir, "is a directory");
     COFFER_ASSIGN(NodeRow p, node_locked(parent));
-    COFFER_TRY(record(format::Op{next_hlc(), format::OpUnlink{p.gid, std::string(name), e.second.gid}}));
+    COFFER_TRY(record(format::Op{clock_.next(), format::OpUnlink{p.gid, std::string(name), e.second.gid}}));
     return scope.commit();
 }
 
@@ -147,7 +147,7 @@ Status Core::rmdir(Ino parent, std::string_view name) {
     COFFER_ASSIGN(bool empty, ix_->dir_empty(e.first));
     if (!empty) return make_error(Code::not_empty, "directory not empty");
     COFFER_ASSIGN(NodeRow p, node_locked(parent));
-    COFFER_TRY(record(format::Op{next_hlc(), format::OpUnlink{p.gid, std::string(name), e.second.gid}}));
+    COFFER_TRY(record(format::Op{clock_.next(), format::OpUnlink{p.gid, std::string(name), e.second.gid}}));
     return scope.commit();
 }
 
@@ -208,7 +208,7 @@ Status Core::rename(Ino parent, std::string_view name, Ino new_parent, std::stri
             if (loop) return make_error(Code::invalid, "cannot move a directory into itself");
         }
     }
-    COFFER_TRY(record(format::Op{next_hlc(), op}));
+    COFFER_TRY(record(format::Op{clock_.next(), op}));
     return scope.commit();
 }
 
@@ -239,7 +239,7 @@ Status Core::readdir(Ino ino, uint64_t fh, uint64_t offset, bool plus, const Dir
     }
     Status inner;
     COFFER_TRY(ix_->list_dirents(ino, static_cast<int64_t>(offset - 2), [&](const index::DirentRow& d) {
-        auto name = open_name(dir.gid, d.name_sealed);
+        auto name = names_.open_name(dir.gid, d.name_sealed);
         if (!name.ok()) {
             inner = make_error(Code::corrupt, "local index: a name in " + path_of(ino) + " failed authentication");
             return false;

@@ -8,10 +8,9 @@
 #include <algorithm>
 #include <map>
 
-#include "staging.h"
 #include "coffer/util/file_io.h"
 #include "clock.h"
-#include "coffer/vfs/core.h"
+#include "core.h"
 
 namespace coffer::vfs {
 
@@ -31,8 +30,8 @@ void count_down(Map& m, Ino ino) {
 }  // namespace
 
 Result<uint64_t> Core::open(Ino ino, int flags) {
-    ContentChange change;
-    if (writable(flags) || (flags & O_TRUNC)) change = ContentChange(*this, ino);
+    ChangeGate::Change change;
+    if (writable(flags) || (flags & O_TRUNC)) change = gate_.begin_change(ino);
     std::lock_guard lk(mu_);
     COFFER_ASSIGN(NodeRow n, node_locked(ino));
     if (S_ISDIR(n.mode)) return make_error(Code::is_dir, "is a directory");
@@ -54,7 +53,7 @@ Result<uint64_t> Core::open(Ino ino, int flags) {
 Result<Filesystem::Created> Core::create(Ino parent, std::string_view name, uint32_t mode, int flags,
                                          const Ctx& ctx) {
     // A new node's number was never used in this session (Index), so no
-    // fill can be storing pages under it: no ContentChange needed.
+    // fill can be storing pages under it: no content change to announce.
     std::lock_guard lk(mu_);
     COFFER_ASSIGN(Attr a, make_node(parent, name, S_IFREG | (mode & 07777), 0, {}, ctx));
     uint64_t fh = next_fh_++;
@@ -64,51 +63,9 @@ Result<Filesystem::Created> Core::create(Ino parent, std::string_view name, uint
     return Created{a, fh};
 }
 
-Core::ContentChange::ContentChange(Core& c, Ino ino) : c_(&c), ino_(ino) {
-    std::unique_lock lk(c.fill_mu_);
-    c.fill_cv_.wait(lk, [&] { return c.filling_.find(ino) == c.filling_.end(); });
-    c.changing_[ino] += 1;
-    c.content_gen_.fetch_add(1);
-}
-
-Core::ContentChange& Core::ContentChange::operator=(ContentChange&& o) noexcept {
-    if (this != &o) {
-        end();
-        c_ = o.c_;
-        ino_ = o.ino_;
-        o.c_ = nullptr;
-    }
-    return *this;
-}
-
-void Core::ContentChange::end() noexcept {
-    if (!c_) return;
-    {
-        std::lock_guard lk(c_->fill_mu_);
-        count_down(c_->changing_, ino_);
-        c_->content_gen_.fetch_add(1);
-    }
-    c_->fill_cv_.notify_all();
-    c_ = nullptr;
-}
-
 bool Core::fill_kernel_cache(Ino ino, uint64_t generation, const std::function<void()>& store) {
-    {
-        std::lock_guard lk(fill_mu_);
-        if (content_gen_.load() != generation || changing_.count(ino)) return false;
-        filling_[ino] += 1;
-    }
-    struct Done {
-        Core& c;
-        Ino ino;
-        ~Done() {
-            {
-                std::lock_guard lk(c.fill_mu_);
-                count_down(c.filling_, ino);
-            }
-            c.fill_cv_.notify_all();
-        }
-    } done{*this, ino};
+    auto fill = gate_.try_fill(ino, generation);
+    if (!fill) return false;
     {
         // A writable open of ino waits for this fill, so none appears
         // between this check and the end of the store.
@@ -180,27 +137,21 @@ Result<size_t> Core::write(Ino ino, uint64_t fh, uint64_t off, ByteSpan data) {
     }
     // Sealing is the costly part and needs no lock: the frame AAD names the
     // record, not its place in the file or the log.
-    uint64_t rec_id = next_rec_.fetch_add(1);
-    const size_t sealed_len = staging::sealed_record_size(data.size());
-    uint8_t* sealed_buf = staging::write_scratch(sealed_len);
-    staging::seal_record(*key, gid, rec_id, data, sealed_buf);
+    uint64_t rec_id = log_.next_record_id();
+    const size_t sealed_len = StagingLog::sealed_size(data.size());
+    uint8_t* sealed_buf = StagingLog::scratch(sealed_len);
+    StagingLog::seal(*key, gid, rec_id, data, sealed_buf);
     ByteSpan sealed(sealed_buf, sealed_len);
 
-    ContentChange change(*this, ino);
+    auto change = gate_.begin_change(ino);
     std::lock_guard lk(mu_);
     OpScope scope(*this);
     COFFER_TRY(scope.begin(OpScope::Space::consumes, sealed.size()));
     COFFER_ASSIGN(NodeRow n, node_locked(ino));
     if (append) off = n.size;
     if (off + data.size() > kMaxFileSize || off + data.size() < off) return Error{Code::too_big, EFBIG, "file too large"};
-    uint64_t pos = log_.end.load();
-    auto wrote = io::pwrite_all(log_.fd->get(), sealed, pos, "staging log");
-    if (!wrote.ok()) {
-        (void)io::truncate(log_.fd->get(), pos, "staging log");  // drop a torn record
-        return std::move(wrote).error();
-    }
-    log_.end = pos + sealed.size();
-    index::StagingPiece piece{off, data.size(), log_.id, pos, rec_id, data.size(), 0};
+    COFFER_ASSIGN(StagingLog::Place at, log_.append(sealed));
+    index::StagingPiece piece{off, data.size(), at.log, at.pos, rec_id, data.size(), 0};
     COFFER_TRY(ix_->put_piece(ino, piece));
     auto [mt, ct] = content_times(n);
     COFFER_TRY(ix_->update_size_times(ino, std::max<uint64_t>(n.size, off + data.size()), mt, ct, true));
@@ -239,7 +190,7 @@ Status Core::truncate_locked(NodeRow& n, uint64_t size) {
 }
 
 Status Core::fallocate(Ino ino, uint64_t fh, int mode, uint64_t off, uint64_t len) {
-    ContentChange change(*this, ino);
+    auto change = gate_.begin_change(ino);
     std::lock_guard lk(mu_);
     OpScope scope(*this);
     COFFER_TRY(scope.begin());

@@ -5,7 +5,7 @@
 #include <algorithm>
 
 #include "coffer/util/log.h"
-#include "coffer/vfs/core.h"
+#include "core.h"
 
 namespace coffer::vfs {
 
@@ -116,7 +116,7 @@ Status Core::replay_vault() {
     });
     COFFER_TRY(ensure_tx());
     for (const auto& p : todo) COFFER_TRY(apply_segment(p.seg, p.bytes));
-    COFFER_TRY(ix_->set_meta_int("hlc", static_cast<int64_t>(hlc_last_)));
+    COFFER_TRY(ix_->set_meta_int("hlc", static_cast<int64_t>(clock_.last())));
     COFFER_TRY(commit_locked(true));
     log::info("applied " + std::to_string(todo.size()) + " journal segment(s) from the vault");
     todo.clear();

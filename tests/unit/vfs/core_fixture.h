@@ -17,7 +17,7 @@
 
 #include "coffer/store/vault.h"
 #include "coffer/sync/sync.h"
-#include "coffer/vfs/core.h"
+#include "vfs/core.h"
 #include "coffer/vfs/filesystem.h"
 #include "coffer/vfs/replica.h"
 #include "../test_support.h"

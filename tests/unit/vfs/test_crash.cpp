@@ -44,7 +44,7 @@
 #include "coffer/store/vault.h"
 #include "coffer/sync/sync.h"
 #include "coffer/util/log.h"
-#include "coffer/vfs/core.h"
+#include "vfs/core.h"
 #include "../test_support.h"
 #include "fault_fs.h"
 

@@ -1,5 +1,5 @@
-// The vfs implementation, visible to the sync layer (publish, fsck) and to
-// tests. FUSE-free; every public method is thread-safe.
+// The vfs implementation behind Filesystem and Replica, private to src/vfs
+// (and its tests). FUSE-free; every public method is thread-safe.
 #pragma once
 
 #include <atomic>
@@ -20,11 +20,13 @@
 #include "coffer/util/source_file.h"
 #include "coffer/vfs/filesystem.h"
 #include "coffer/vfs/replica.h"
+#include "change_gate.h"
+#include "clock.h"
+#include "sealing.h"
+#include "staging_log.h"
 
 namespace coffer::vfs {
 
-// Plaintext bytes of one staging frame; a write is sealed frame by frame.
-constexpr uint64_t kFrameSize = 16 * 1024;
 
 class Core final : public Filesystem, public Replica {
 public:
@@ -68,7 +70,7 @@ public:
     Status flush_all() override;
     bool read_only() const override { return opts_.read_only; }
     void set_kernel_owns_file_times(bool on) override { kernel_times_ = on; }
-    uint64_t content_generation() const override { return content_gen_.load(); }
+    uint64_t content_generation() const override { return gate_.generation(); }
     bool fill_kernel_cache(Ino ino, uint64_t generation, const std::function<void()>& store) override;
 
     Replica& replica() override { return *this; }
@@ -100,11 +102,6 @@ private:
         Ino ino = 0;
         int flags = 0;
     };
-    struct Log {
-        uint64_t id = 0;
-        std::shared_ptr<SourceFile> fd;
-        std::atomic<uint64_t> end{0};
-    };
     // A SAVEPOINT around one operation inside the open batch transaction:
     // an operation that fails half-way leaves nothing behind.
     class OpScope {
@@ -132,10 +129,6 @@ private:
     Result<index::NodeRow> node_locked(Ino ino);
     Result<Attr> attr_locked(Ino ino);
     Attr attr_of(const index::NodeRow& n);
-    Bytes tag_for(const Id128& parent, std::string_view name);
-    Bytes seal_name(const Id128& parent, std::string_view name);
-    Result<std::string> open_name(const Id128& parent, ByteSpan sealed);
-    format::Hlc next_hlc();
     Status record(format::Op op);  // apply + remember as pending
     // Folds a setattr into the newest pending op when that is a setattr of
     // the same node not yet taken by a cut; false if it cannot.
@@ -153,26 +146,11 @@ private:
     Status check_writable() const;
     Status check_space(uint64_t need);
     Status truncate_locked(index::NodeRow& n, uint64_t size);
-    // A content change of one inode (see fill_mu_), for as long as it lives.
-    class ContentChange {
-    public:
-        ContentChange() = default;
-        ContentChange(Core& c, Ino ino);
-        ContentChange(ContentChange&& o) noexcept : c_(o.c_), ino_(o.ino_) { o.c_ = nullptr; }
-        ContentChange& operator=(ContentChange&& o) noexcept;
-        ~ContentChange() { end(); }
-    private:
-        void end() noexcept;
-        Core* c_ = nullptr;
-        Ino ino_ = 0;
-    };
     // The mtime and ctime a content change gives n: now, or n's own when
     // the kernel owns them (set_kernel_owns_file_times).
     std::pair<int64_t, int64_t> content_times(const index::NodeRow& n) const;
     Result<std::shared_ptr<const crypto::SecretBytes>> file_key_locked(const index::NodeRow& n);
     std::shared_ptr<const crypto::SecretBytes> remember_key_locked(Ino ino, crypto::SecretBytes key);
-    Result<std::shared_ptr<SourceFile>> log_fd(uint64_t log);
-    Status open_log(uint64_t id);
     Status rotate_log();
     void drop_unused_logs();
     Status replay_vault();
@@ -190,15 +168,15 @@ private:
 
     store::Vault& vault_;
     format::Header header_;
-    crypto::SecretBytes master_;
     Options opts_;
-    crypto::SecretBytes names_key_, tag_key_, fkey_wrap_, local_key_, journal_key_, object_key_;
+    const MetaSealer names_;
+    const crypto::SecretBytes fkey_wrap_, local_key_, journal_key_, object_key_;
 
     std::mutex mu_;
     std::unique_ptr<index::Index> ix_;
     UniqueFd lock_fd_;
     Id128 device_;
-    format::Hlc hlc_last_ = 0;
+    HlcClock clock_;
     bool tx_open_ = false;
     // Pending ops up to this seq are never rewritten: a cut has taken them
     // and its publish has not finished (the segment is recorded, and the
@@ -208,17 +186,7 @@ private:
     Error deferred_error_;
     bool has_deferred_error_ = false;
     std::atomic<bool> kernel_times_{false};  // set_kernel_owns_file_times
-    // Kernel cache fills (fill_kernel_cache) against content changes, per
-    // inode: a change of a file's bytes or size, or a new handle open for
-    // writing, waits (before taking mu_) while a fill of that inode runs,
-    // keeps new fills of it off while it runs, and bumps content_gen_ as it
-    // starts and ends, so a fill whose read overlapped it is dropped. Only
-    // changes of the inode being filled wait: a fill waits for pages that
-    // reads of that inode hold, and those reads need free worker threads.
-    std::mutex fill_mu_;
-    std::condition_variable fill_cv_;
-    std::unordered_map<Ino, int> filling_, changing_;
-    std::atomic<uint64_t> content_gen_{0};
+    ChangeGate gate_;  // kernel cache fills against content changes
     std::unordered_map<Ino, uint64_t> lookups_;
     std::unordered_map<Ino, uint32_t> open_count_;
     std::unordered_map<Ino, uint32_t> writers_;  // handles open for writing, per inode
@@ -229,9 +197,7 @@ private:
     // How often each file was cut shorter: a publish whose cut predates a
     // shrink must not install its extents (they hold bytes the shrink removed).
     std::unordered_map<Ino, uint64_t> shrinks_;
-    Log log_;
-    std::map<uint64_t, std::shared_ptr<SourceFile>> old_logs_;
-    std::atomic<uint64_t> next_rec_{0};
+    StagingLog log_;
 
     std::mutex obj_mu_;
     std::unordered_map<std::string, std::shared_ptr<SourceFile>> objects_;
