@@ -162,11 +162,11 @@ private:
         std::shared_ptr<SourceFile> fd;
         std::atomic<uint64_t> end{0};
     };
-    // A SAVEPOINT around one operation inside the open batch transaction:
+    // A savepoint around one operation inside the open batch transaction:
     // an operation that fails half-way leaves nothing behind.
     class OpScope {
     public:
-        explicit OpScope(Core& c) : c_(c) {}
+        explicit OpScope(Core& c) : c_(c), sp_(*c.ix_) {}
         OpScope(const OpScope&) = delete;
         OpScope& operator=(const OpScope&) = delete;
         ~OpScope();
@@ -179,7 +179,7 @@ private:
 
     private:
         Core& c_;
-        bool open_ = false;
+        index::Savepoint sp_;
     };
 
     // locked helpers (mu_ held)
@@ -254,7 +254,6 @@ private:
     UniqueFd lock_fd_;
     Id128 device_;
     format::Hlc hlc_last_ = 0;
-    bool tx_open_ = false;
     // Pending ops up to this seq are never rewritten: a cut has taken them
     // and its publish has not finished (the segment is recorded, and the
     // rows deleted, in one transaction; a failed publish leaves them frozen).
