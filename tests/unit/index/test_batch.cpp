@@ -76,11 +76,12 @@ TEST_CASE("batch: begin and commit; every commit is durable (synchronous=FULL)")
     CHECK(f.ix->in_batch());
     REQUIRE(f.ix->begin_batch().ok());  // joins the open batch
     REQUIRE(f.ix->set_meta_int("x", 7).ok());
-    auto sync = IndexTestAccess::db(*f.ix).prepare("PRAGMA synchronous");
-    REQUIRE(sync.ok());
-    REQUIRE(*sync->step());
-    CHECK(sync->col_int(0) == 2);  // FULL: the WAL is synced at every COMMIT
-    sync->reset();
+    {
+        auto sync = IndexTestAccess::db(*f.ix).prepare("PRAGMA synchronous");
+        REQUIRE(sync.ok());
+        REQUIRE(*sync->step());
+        CHECK(sync->col_int(0) == 2);  // FULL: the WAL is synced at every COMMIT
+    }
     REQUIRE(f.ix->commit_batch().ok());
     CHECK_FALSE(f.ix->in_batch());
     f.reopen();
