@@ -62,6 +62,7 @@ Core::~Core() {
     commit_cv_.notify_all();
     if (committer_.joinable()) committer_.join();
     std::lock_guard lk(mu_);
+    if (!ix_) return;  // start() failed before opening the index
     if (abandoned_) {
         ix_->rollback_batch();
         return;
