@@ -69,11 +69,6 @@ Id128 Stmt::col_id(int i) const {
     if (b.size() == 16) std::memcpy(id.b.data(), b.data(), 16);
     return id;
 }
-std::string Stmt::col_text(int i) const {
-    const unsigned char* p = sqlite3_column_text(s_, i);
-    return p ? std::string(reinterpret_cast<const char*>(p), sqlite3_column_bytes(s_, i)) : std::string();
-}
-
 Result<std::unique_ptr<Db>> Db::open(const std::string& path) {
     sqlite3* raw = nullptr;
     int rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
@@ -118,20 +113,6 @@ Stmt& Db::cached(const char* sql) {
     auto r = prepare(sql);
     if (!r.ok()) throw std::logic_error("bad SQL: " + r.error().message());  // a bug, not input
     return cache_.emplace(sql, std::move(r).value()).first->second;
-}
-
-Status Transaction::begin() {
-    COFFER_TRY(db_.exec("BEGIN IMMEDIATE"));
-    open_ = true;
-    return {};
-}
-Status Transaction::commit() {
-    COFFER_TRY(db_.exec("COMMIT"));
-    open_ = false;
-    return {};
-}
-Transaction::~Transaction() {
-    if (open_) (void)db_.exec("ROLLBACK");
 }
 
 }  // namespace coffer::index

@@ -1,4 +1,5 @@
 // Schema and migrations of index.db. Bump kSchemaVersion with a new step.
+#include "coffer/index/db.h"
 #include "coffer/index/index.h"
 
 namespace coffer::index {
@@ -60,7 +61,7 @@ Status Index::migrate() {
                                                  " is newer than this coffer (" + std::to_string(kSchemaVersion) +
                                                  "); upgrade coffer or use another --state folder");
     if (version == 0) {
-        Transaction tx(*db_);
+        Batch tx(*this);
         COFFER_TRY(tx.begin());
         COFFER_TRY(db_->exec(kSchemaV1));
         COFFER_TRY(db_->exec("PRAGMA user_version=1"));

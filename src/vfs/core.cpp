@@ -65,13 +65,12 @@ Core::~Core() {
     commit_cv_.notify_all();
     if (committer_.joinable()) committer_.join();
     std::lock_guard lk(mu_);
+    if (!ix_) return;  // start() failed before opening the index
     if (abandoned_) {
-        if (tx_open_) (void)ix_->db().exec("ROLLBACK");
-        ix_->forget_cached();
-        tx_open_ = false;
+        ix_->rollback_batch();
         return;
     }
-    if (tx_open_) {
+    if (ix_->in_batch()) {
         auto st = commit_locked(true);
         if (!st.ok()) log::error("final commit of the local index failed: " + st.error().message());
     }
@@ -92,7 +91,7 @@ Status Core::start() {
     if (!stored_vid) {
         // A new device: fresh local state, rebuilt from the vault below. One
         // transaction, so a crash here leaves no half-made identity.
-        index::Transaction tx(ix_->db());
+        index::Batch tx(*ix_);
         COFFER_TRY(tx.begin());
         device_ = crypto::random_id();
         COFFER_TRY(ix_->set_meta("vault_id", vid));
@@ -156,28 +155,17 @@ void Core::drop_unused_logs() {
 
 // ---------------------------------------------------------------- batching
 Core::OpScope::~OpScope() {
-    if (open_) {
-        (void)c_.ix_->db().exec("ROLLBACK TO op");
-        (void)c_.ix_->db().exec("RELEASE op");
-        c_.ix_->forget_cached();  // it may hold rows of the rolled-back operation
-        c_.keys_.clear();         // ... and a key cached for an inode number that will be reused
-    }
+    // sp_ rolls back: a key may be cached for an inode number that will be reused
+    if (sp_.open()) c_.keys_.clear();
 }
 
 Status Core::OpScope::begin(Space space, uint64_t need) {
     COFFER_TRY(c_.check_writable());
     if (space == Space::consumes) COFFER_TRY(c_.check_space(need));
-    COFFER_TRY(c_.ensure_tx());
-    // Prepared once: every operation opens and releases a savepoint.
-    COFFER_TRY(c_.ix_->db().cached("SAVEPOINT op").exec());
-    open_ = true;
-    return {};
+    return sp_.begin();
 }
 
-Status Core::OpScope::commit() {
-    open_ = false;
-    return c_.ix_->db().cached("RELEASE op").exec();
-}
+Status Core::OpScope::commit() { return sp_.commit(); }
 
 Status Core::check_writable() const {
     if (opts_.read_only) return Error{Code::permission, EROFS, "mounted read-only"};
@@ -201,12 +189,7 @@ Status Core::check_space(uint64_t need) {
     return {};
 }
 
-Status Core::ensure_tx() {
-    if (tx_open_) return {};
-    COFFER_TRY(ix_->db().exec("BEGIN IMMEDIATE"));
-    tx_open_ = true;
-    return {};
-}
+Status Core::ensure_tx() { return ix_->begin_batch(); }
 
 // The staging log is made durable before the index that points into it.
 // A durable commit also reports a batch lost earlier (a failed background
@@ -214,10 +197,10 @@ Status Core::ensure_tx() {
 Status Core::commit_locked(bool durable) {
     if (durable && has_deferred_error_) {
         has_deferred_error_ = false;
-        if (tx_open_ && !abandoned_) (void)commit_locked(false);
+        if (ix_->in_batch() && !abandoned_) (void)commit_locked(false);
         return deferred_error_;
     }
-    if (!tx_open_ || abandoned_) return {};
+    if (!ix_->in_batch() || abandoned_) return {};
     auto synced = log_.datasync();
     if (!synced.ok()) {
         // After a failed fsync the kernel may drop the dirty pages and a
@@ -226,14 +209,12 @@ Status Core::commit_locked(bool durable) {
         has_deferred_error_ = true;
         return synced;
     }
-    auto st = ix_->db().exec("COMMIT");
+    auto st = ix_->commit_batch();
     if (!st.ok()) {
-        if (sqlite3_get_autocommit(ix_->db().raw())) {
-            ix_->forget_cached();
+        if (!ix_->in_batch()) {
             keys_.clear();  // inode numbers of the lost batch will be handed out again
             // SQLite rolled the batch back: operations acknowledged since the
             // last commit are gone. Say so loudly; later fsyncs fail.
-            tx_open_ = false;
             log::error("the local index could not commit (" + st.error().message() +
                        "): changes since the last fsync were lost");
             deferred_error_ = Error{Code::io, EIO, "local index commit failed"};
@@ -241,8 +222,7 @@ Status Core::commit_locked(bool durable) {
         }
         return st;
     }
-    tx_open_ = false;  // synchronous=FULL: every COMMIT is durable
-    return {};
+    return {};  // synchronous=FULL: every commit is durable
 }
 
 void Core::committer_loop() {
@@ -255,7 +235,7 @@ void Core::committer_loop() {
         bool wrote;
         {
             std::lock_guard g(mu_);
-            wrote = tx_open_;
+            wrote = ix_->in_batch();
         }
         if (wrote_before && !wrote) {
             // Writing has paused: hand the heap's free memory back (worker
@@ -267,7 +247,7 @@ void Core::committer_loop() {
         (void)log_.datasync();
         {
             std::lock_guard g(mu_);
-            if (tx_open_) {
+            if (ix_->in_batch()) {
                 (void)ix_->set_meta_int("hlc", static_cast<int64_t>(clock_.last()));
                 // A failure that loses the batch is recorded by commit_locked
                 // (reported at the next fsync); otherwise the batch stays open
@@ -293,7 +273,7 @@ void Core::abandon_for_tests() {
 
 Status Core::flush_all() {
     std::lock_guard lk(mu_);
-    if (tx_open_) (void)ix_->set_meta_int("hlc", static_cast<int64_t>(clock_.last()));
+    if (ix_->in_batch()) (void)ix_->set_meta_int("hlc", static_cast<int64_t>(clock_.last()));
     return commit_locked(true);
 }
 

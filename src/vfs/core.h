@@ -102,11 +102,11 @@ private:
         Ino ino = 0;
         int flags = 0;
     };
-    // A SAVEPOINT around one operation inside the open batch transaction:
+    // A savepoint around one operation inside the open batch transaction:
     // an operation that fails half-way leaves nothing behind.
     class OpScope {
     public:
-        explicit OpScope(Core& c) : c_(c) {}
+        explicit OpScope(Core& c) : c_(c), sp_(*c.ix_) {}
         OpScope(const OpScope&) = delete;
         OpScope& operator=(const OpScope&) = delete;
         ~OpScope();
@@ -119,7 +119,7 @@ private:
 
     private:
         Core& c_;
-        bool open_ = false;
+        index::Savepoint sp_;
     };
 
     // Path of a node for messages ("docs/a.txt"), best effort. Takes the lock.
@@ -177,7 +177,6 @@ private:
     UniqueFd lock_fd_;
     Id128 device_;
     HlcClock clock_;
-    bool tx_open_ = false;
     // Pending ops up to this seq are never rewritten: a cut has taken them
     // and its publish has not finished (the segment is recorded, and the
     // rows deleted, in one transaction; a failed publish leaves them frozen).

@@ -128,15 +128,12 @@ Status Core::replay_vault() {
 Status Core::apply_segment(const format::Segment& seg, ByteSpan bytes) {
     size_t failed = 0;
     for (const auto& op : seg.ops) {
-        COFFER_TRY(ix_->db().cached("SAVEPOINT op").exec());
+        index::Savepoint sp(*ix_);
+        COFFER_TRY(sp.begin());
         auto st = apply_op(op);
+        if (st.ok()) COFFER_TRY(sp.commit());
         if (!st.ok()) {
-            (void)ix_->db().exec("ROLLBACK TO op");
-            ix_->forget_cached();
-            keys_.clear();  // a rolled-back create may have cached a key for an inode number reused later
-        }
-        COFFER_TRY(ix_->db().cached("RELEASE op").exec());
-        if (!st.ok()) {
+            keys_.clear();  // sp rolls back: a create may have cached a key for an inode number reused later
             ++failed;
             log::warn("segment " + seg.device.hex() + "/" + std::to_string(seg.seq) +
                       ": an operation did not apply: " + st.error().message());

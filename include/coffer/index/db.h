@@ -1,4 +1,5 @@
-// Thin RAII wrapper over SQLite: Db, prepared Stmt (reused), Transaction.
+// Thin RAII wrapper over SQLite: Db and prepared Stmt (reused). Used only
+// inside the index: transactions are Index's (index.h: Batch, Savepoint).
 #pragma once
 
 #include <sqlite3.h>
@@ -36,10 +37,8 @@ public:
     void reset();
 
     int64_t col_int(int i) const { return sqlite3_column_int64(s_, i); }
-    bool col_null(int i) const { return sqlite3_column_type(s_, i) == SQLITE_NULL; }
     ByteSpan col_blob(int i) const;
     Id128 col_id(int i) const;  // 16-byte blob (zero id if not 16 bytes)
-    std::string col_text(int i) const;
 
 private:
     sqlite3* db_ = nullptr;
@@ -66,19 +65,6 @@ private:
     explicit Db(sqlite3* db) : db_(db) {}
     sqlite3* db_;
     std::unordered_map<const char*, Stmt> cache_;
-};
-
-// Rolls back unless commit() was called.
-class Transaction {
-public:
-    explicit Transaction(Db& db) : db_(db) {}
-    Status begin();
-    Status commit();
-    ~Transaction();
-
-private:
-    Db& db_;
-    bool open_ = false;
 };
 
 }  // namespace coffer::index

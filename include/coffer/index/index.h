@@ -1,6 +1,16 @@
 // The local index: the materialised tree of one vault on one device.
 // Names, symlink targets, xattrs and device numbers are stored sealed (the
 // vfs seals them); this layer only stores rows. Schema: src/index/schema.cpp.
+//
+// Thread safety: none inside. An Index, and every Batch and Savepoint on it,
+// is used by one thread at a time: the vfs holds its mutex around every call
+// (the committer thread included).
+//
+// Transactions: writes collect in a batch, one SQLite write transaction that
+// the vfs commits every few hundred milliseconds or on fsync; each operation
+// runs in a Savepoint inside it, so one that fails half-way leaves nothing.
+// Every rollback (savepoint, batch, a COMMIT SQLite rolled back) also drops
+// the cached node rows, so the cache never shows rolled-back state.
 #pragma once
 
 #include <cstdint>
@@ -13,10 +23,13 @@
 
 #include "coffer/format/ops.h"
 #include "coffer/format/segment.h"
-#include "coffer/index/db.h"
+#include "coffer/index/staging_piece.h"
+#include "coffer/util/bytes.h"
+#include "coffer/util/result.h"
 
 namespace coffer::index {
 
+class Db;
 using Ino = uint64_t;
 constexpr int kSchemaVersion = 1;
 
@@ -50,23 +63,25 @@ struct XattrRow {
     Bytes value_sealed;
 };
 
-// A range of a file whose current bytes are in the staging log.
-// log == 0 means "zeros" (a punched hole or the tail cut by a truncate).
-struct StagingPiece {
-    uint64_t off = 0, len = 0;
-    uint64_t log = 0;       // staging log file number
-    uint64_t pos = 0;       // where the record starts in the log
-    uint64_t rec_id = 0;    // record id (part of every frame's AAD)
-    uint64_t rec_len = 0;   // plaintext length of the whole record
-    uint64_t skip = 0;      // offset of `off` inside the record's plaintext
-    friend bool operator==(const StagingPiece&, const StagingPiece&) = default;
-    uint64_t end() const { return off + len; }
-};
-
 class Index {
 public:
     static Result<std::unique_ptr<Index>> open(const std::string& path);
-    Db& db() { return *db_; }
+    ~Index();  // an uncommitted batch is rolled back
+    Index(const Index&) = delete;
+    Index& operator=(const Index&) = delete;
+
+    // ---- the batch (src/index/batch.cpp)
+    // Opens the batch (BEGIN IMMEDIATE) unless one is open.
+    Status begin_batch();
+    bool in_batch() const { return batch_; }
+    // Commits the open batch, durably (synchronous=FULL): on success its
+    // rows survive a power cut. No batch: nothing to do. On failure the
+    // batch either stays open (the next commit retries it) or SQLite has
+    // rolled it back: then in_batch() is false, the cached rows are
+    // forgotten, and what the batch held is lost.
+    Status commit_batch();
+    // Throws the open batch away (a killed process, in tests).
+    void rollback_batch();
 
     // ---- meta (key → blob / integer)
     Result<std::optional<Bytes>> meta(std::string_view key);
@@ -74,10 +89,8 @@ public:
     Result<int64_t> meta_int(std::string_view key, int64_t dflt);
     Status set_meta_int(std::string_view key, int64_t value);
 
-    // ---- nodes (rows are cached in memory, written through; a rolled-back
-    // transaction must call forget_cached() since the cache may hold its rows)
+    // ---- nodes (rows are cached in memory, written through)
     Result<std::optional<NodeRow>> node(Ino ino);
-    void forget_cached();
     Result<std::optional<Ino>> ino_of(const Id128& gid);
     Result<Ino> insert_node(const NodeRow& n);  // n.ino == 0: allocate
     Status update_node(const NodeRow& n);
@@ -140,22 +153,26 @@ public:
     // The newest applied segment of every device: its seq and hash.
     Result<std::vector<format::VersionEntry>> heads();
     // Publish intent: the exact segment bytes, recorded before they are written.
-    Status set_intent(uint64_t seq, ByteSpan bytes);
     Result<std::optional<std::pair<uint64_t, Bytes>>> intent();
     Status clear_intent();
     // Up to `limit` pending operations after `after` and up to `upto`, in
     // order (a publish reads a long list in batches).
     Status pending_ops_batch(int64_t after, int64_t upto, int64_t limit,
                              const std::function<void(int64_t seq, ByteSpan sealed)>& fn);
-    // set_intent for a segment of any size: writes the blob in place
-    // (zeroblob, then incremental blob I/O), so SQLite holds no copy of it.
+    // Records the publish intent for a segment of any size: writes the blob
+    // in place (zeroblob, then incremental blob I/O), so SQLite holds no copy.
     Status put_intent(uint64_t seq, ByteSpan bytes);
     // Hands the page cache's unused memory back (after a big publish).
     void release_memory();
 
 private:
-    explicit Index(std::unique_ptr<Db> db) : db_(std::move(db)) {}
+    friend class Savepoint;
+    friend class Batch;
+    friend struct IndexTestAccess;  // tests only: the SQLite connection
+    explicit Index(std::unique_ptr<Db> db);
     Status migrate();
+    // Drops the cached rows: after any rollback they may be rows that are gone.
+    void forget_cached();
     // The next inode number: one past the highest ever used by this Index,
     // so a number is not reused while the kernel may still know it (the
     // kernel cache fill stores pages by inode number).
@@ -165,6 +182,43 @@ private:
     std::unique_ptr<Db> db_;
     std::unordered_map<Ino, NodeRow> node_cache_;
     std::unordered_map<Ino, uint64_t> alloc_cache_;
+    bool batch_ = false;
+};
+
+// One operation inside the batch: begin() opens the batch if needed and a
+// savepoint in it; commit() keeps the operation's changes (they are then
+// committed with the batch); destroyed without commit(), it rolls them back
+// and drops the index's cached rows. Savepoints nest (innermost first).
+class Savepoint {
+public:
+    explicit Savepoint(Index& ix) : ix_(ix) {}
+    Savepoint(const Savepoint&) = delete;
+    Savepoint& operator=(const Savepoint&) = delete;
+    ~Savepoint();
+    Status begin();
+    Status commit();
+    bool open() const { return open_; }
+
+private:
+    Index& ix_;
+    bool open_ = false;
+};
+
+// A batch for one scope (setting up a new index): begin() opens it (an open
+// batch is an error), commit() commits it; destroyed without commit(), it
+// is rolled back.
+class Batch {
+public:
+    explicit Batch(Index& ix) : ix_(ix) {}
+    Batch(const Batch&) = delete;
+    Batch& operator=(const Batch&) = delete;
+    ~Batch();
+    Status begin();
+    Status commit();
+
+private:
+    Index& ix_;
+    bool open_ = false;
 };
 
 }  // namespace coffer::index

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "coffer/index/db.h"
 #include "coffer/index/index.h"
 #include "../test_support.h"
 
@@ -504,7 +505,7 @@ TEST_CASE("index: pending ops, segments, heads and intent") {
         }
     }
     CHECK_FALSE(f.ix->intent()->has_value());
-    REQUIRE(f.ix->set_intent(4, b("segment bytes")).ok());
+    REQUIRE(f.ix->put_intent(4, b("segment bytes")).ok());
     auto in = f.ix->intent();
     REQUIRE(in.ok());
     REQUIRE(in->has_value());
@@ -530,9 +531,10 @@ TEST_CASE("index: a database with a newer schema version is refused") {
     // The current version opens again without migrating twice.
     TempDir d2;
     { REQUIRE(Index::open(d2.str() + "/index.db").ok()); }
-    auto again = Index::open(d2.str() + "/index.db");
-    REQUIRE(again.ok());
-    auto v = (*again)->db().prepare("PRAGMA user_version");
+    { REQUIRE(Index::open(d2.str() + "/index.db").ok()); }
+    auto db = Db::open(d2.str() + "/index.db");
+    REQUIRE(db.ok());
+    auto v = (*db)->prepare("PRAGMA user_version");
     REQUIRE(v.ok());
     REQUIRE(*v->step());
     CHECK(v->col_int(0) == kSchemaVersion);
