@@ -1,6 +1,6 @@
 // The batch and savepoints: the only place the index's transactions are
 // opened, committed and rolled back, and so the place the caches are dropped.
-#include "coffer/index/db.h"
+#include "db.h"
 #include "coffer/index/index.h"
 
 namespace coffer::index {

@@ -1,4 +1,4 @@
-#include "coffer/index/db.h"
+#include "db.h"
 
 #include <cstring>
 #include <unordered_map>

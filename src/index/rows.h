@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "coffer/index/db.h"
+#include "db.h"
 #include "coffer/index/index.h"
 
 namespace coffer::index::rows {

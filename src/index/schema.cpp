@@ -1,5 +1,5 @@
 // Schema and migrations of index.db. Bump kSchemaVersion with a new step.
-#include "coffer/index/db.h"
+#include "db.h"
 #include "coffer/index/index.h"
 
 namespace coffer::index {

@@ -4,7 +4,7 @@
 
 #include <sys/stat.h>
 
-#include "coffer/index/db.h"
+#include "index/db.h"
 #include "coffer/index/index.h"
 #include "../test_support.h"
 

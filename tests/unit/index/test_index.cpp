@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <vector>
 
-#include "coffer/index/db.h"
+#include "index/db.h"
 #include "coffer/index/index.h"
 #include "../test_support.h"
 
