@@ -29,7 +29,7 @@ constexpr uint64_t kTrimAfter = 1 << 20;
 
 class ObjectWriter {
 public:
-    ObjectWriter(store::VaultDir& dir, const format::Header& h, const crypto::SecretBytes& object_key,
+    ObjectWriter(store::Backend& dir, const format::Header& h, const crypto::SecretBytes& object_key,
                  PublishStats& stats)
         : dir_(dir),
           object_key_(object_key),
@@ -93,7 +93,7 @@ private:
         stats_.bytes += bytes.size();
         return {};
     }
-    store::VaultDir& dir_;
+    store::Backend& dir_;
     const crypto::SecretBytes& object_key_;
     uint8_t version_;
     uint32_t block_size_;
@@ -121,7 +121,7 @@ namespace {
 coffer::Status publish_cut(vfs::Core& core, vfs::Cut& cut, PublishStats& stats) {
     const format::Header& h = core.header();
     const uint64_t E = h.extent_size;
-    ObjectWriter writer(core.vault().dir(), h, core.object_key(), stats);
+    ObjectWriter writer(core.vault().backend(), h, core.object_key(), stats);
     std::vector<std::vector<format::ExtentRef>> new_extents;
     std::vector<Id128> new_versions;
     new_extents.reserve(cut.nodes.size());

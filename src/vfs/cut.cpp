@@ -214,11 +214,11 @@ Status Core::write_intent_segment() {
 
 Status Core::write_intent_segment(uint64_t seq, ByteSpan bytes) {
     std::string rel = format::segment_path(device_, seq);
-    auto st = vault_.dir().write_new(rel, bytes);
+    auto st = vault_.backend().write_new(rel, bytes);
     if (!st.ok()) {
         if (st.error().code != Code::exists) return st;
         // Already there (a crash after the rename): it must be the same bytes.
-        COFFER_ASSIGN(Bytes there, vault_.dir().read(rel));
+        COFFER_ASSIGN(Bytes there, vault_.backend().read(rel, store::kMaxSegmentFile));
         if (!crypto::equal(there, bytes))
             return make_error(Code::corrupt, "vault file " + rel + " exists with other bytes than this device wrote");
     }

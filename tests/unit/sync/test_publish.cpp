@@ -22,6 +22,7 @@ namespace fs = std::filesystem;
 
 namespace {
 constexpr uint64_t MiB = 1 << 20;
+constexpr uint64_t kAnyObject = uint64_t{1} << 30;  // the cap of a whole-file read, above any object here
 
 std::set<std::string> files_under(const fs::path& dir) {
     std::set<std::string> out;
@@ -76,7 +77,7 @@ std::vector<format::Op> recorded_ops(CoreFixture& f) {
 
 // This device's segment `seq`, as published.
 format::Segment published_segment(CoreFixture& f, uint64_t seq) {
-    auto bytes = f.vault->dir().read(format::segment_path(f.core().device(), seq));
+    auto bytes = f.vault->backend().read(format::segment_path(f.core().device(), seq), store::kMaxSegmentFile);
     REQUIRE_MESSAGE(bytes.ok(), (bytes.ok() ? "" : bytes.error().message()));
     auto seg = format::decode_segment(crypto::derive(f.master, crypto::Subkey::journal), *bytes);
     REQUIRE_MESSAGE(seg.ok(), (seg.ok() ? "" : seg.error().message()));
@@ -361,7 +362,7 @@ TEST_CASE("publish: bytes appended to an object (format 2) make its files tamper
     auto objs = new_objects(f, [&] { f.publish(); });
     REQUIRE(objs.size() == 2);  // big.bin alone, the small files in a pack
     for (const auto& p : objs) {
-        auto bytes = f.vault->dir().read(fs::relative(p, f.vault_dir.path).string());
+        auto bytes = f.vault->backend().read(fs::relative(p, f.vault_dir.path).string(), kAnyObject);
         REQUIRE(bytes.ok());
         CHECK((*bytes)[7] == 2);
         CHECK(fs::file_size(p) > format::kObjectHeaderSizeV2);
@@ -400,7 +401,7 @@ TEST_CASE("publish: a format 1 vault keeps version 1 objects, reads them and sta
     f.write_at(a, 0, bytes_of("written into a format 1 vault"));
     auto objs = new_objects(f, [&] { f.publish(); });
     REQUIRE(objs.size() == 1);
-    auto bytes = f.vault->dir().read(fs::relative(objs[0], f.vault_dir.path).string());
+    auto bytes = f.vault->backend().read(fs::relative(objs[0], f.vault_dir.path).string(), kAnyObject);
     REQUIRE(bytes.ok());
     CHECK((*bytes)[7] == 1);
     CHECK(bytes->size() == format::kObjectHeaderSizeV1 + format::sealed_chunk_size(29, f.header.block_size));
@@ -706,7 +707,7 @@ TEST_CASE("publish: a publish stopped after recording its segment is finished wi
     fs::remove(seg_path);
     auto p = f.publish();
     CHECK(p.ops == 0);
-    auto written = f.vault->dir().read(format::segment_path(f.core().device(), 1));
+    auto written = f.vault->backend().read(format::segment_path(f.core().device(), 1), store::kMaxSegmentFile);
     REQUIRE(written.ok());
     CHECK(*written == recorded);
     read_intent();
