@@ -14,6 +14,9 @@
 // holds something a vault never does (a symlink, a FIFO, a file larger
 // than the caller's cap).
 //
+// tmp/ belongs to the backend (VaultDir stages its writes there): what is
+// in it is never a vault file.
+//
 // Thread safety: every call may run on any thread at the same time.
 #pragma once
 

@@ -12,6 +12,7 @@
 #include "coffer/format/object.h"
 #include "coffer/format/segment.h"
 #include "coffer/index/index.h"
+#include "coffer/store/memory_backend.h"
 #include "../vfs/core_fixture.h"
 
 using namespace coffer;
@@ -680,11 +681,14 @@ TEST_CASE("publish: a publish stopped after recording its segment is finished wi
     }
     Ino big = f.mkfile(kRootIno, "big");
     f.write_at(big, 0, big_content(2 * MiB + 3, 8));  // an object of its own besides the pack
-    // The segment's path is taken (by a folder): the write fails after the intent is committed.
-    fs::path seg_path = f.vault_dir.path / format::segment_path(f.core().device(), 1);
-    fs::create_directories(seg_path);
+    // The segment's write fails (the objects' went through): after the intent is committed.
+    const std::string seg_path = format::segment_path(f.core().device(), 1);
+    f.faults->fail_writes([&](std::string_view rel) { return rel == seg_path; });
     auto failed = sync::publish(*f.fs);
     REQUIRE_FALSE(failed.ok());
+    CHECK(failed.error().code == Code::io);
+    CHECK_FALSE(f.vault->backend().exists(seg_path));
+    CHECK(files_under(f.vault_dir.path / "objects").size() == 2);  // the pack and big's own object
 
     std::optional<std::pair<uint64_t, Bytes>> intent;
     auto read_intent = [&] {
@@ -704,7 +708,7 @@ TEST_CASE("publish: a publish stopped after recording its segment is finished wi
     // Nothing left pending: what the intent holds is published by finishing it.
     CHECK(sync::status(*f.fs)->pending_ops == 0);
 
-    fs::remove(seg_path);
+    f.faults->fail_writes(nullptr);
     auto p = f.publish();
     CHECK(p.ops == 0);
     auto written = f.vault->backend().read(format::segment_path(f.core().device(), 1), store::kMaxSegmentFile);
@@ -716,4 +720,52 @@ TEST_CASE("publish: a publish stopped after recording its segment is finished wi
     auto fs2 = f.open_fs(other.str());
     check_same_tree(snapshot_tree(*f.fs), snapshot_tree(*fs2));
     CHECK(run_fsck(f).clean());
+}
+
+TEST_CASE("publish: a vault on a MemoryBackend publishes, and a new device reads it back, with fsck clean") {
+    crypto::init();
+    auto mem = std::make_unique<store::MemoryBackend>();
+    store::MemoryBackend* storage = mem.get();
+    store::CreateOptions o;
+    o.pw_params = crypto::insecure_test_params();
+    auto pw = crypto::SecretBytes::from(as_bytes("pw"));
+    REQUIRE(store::Vault::create(*mem, pw, o).ok());
+    auto vault = store::Vault::open(std::move(mem));
+    REQUIRE(vault.ok());
+    store::Credentials c;
+    c.password = pw.clone();
+    auto u = (*vault)->unlock(c);
+    REQUIRE(u.ok());
+    auto open_fs = [&](const std::string& state) {
+        vfs::Options opts;
+        opts.state_dir = state;
+        auto fs = vfs::Filesystem::open(**vault, u->header, u->master.clone(), opts);
+        REQUIRE_MESSAGE(fs.ok(), (fs.ok() ? "" : fs.error().message()));
+        return std::move(fs).value();
+    };
+    TempDir s1, s2;
+    auto fs1 = open_fs(s1.str());
+    vfs::Ctx ctx{1000, 1000, 022};
+    auto cf = fs1->create(kRootIno, "big", 0644, O_RDWR, ctx);
+    REQUIRE(cf.ok());
+    const Bytes data = big_content(2 * MiB + 77, 3);  // an object of its own
+    REQUIRE(fs1->write(cf->attr.ino, cf->fh, 0, data).ok());
+    REQUIRE(fs1->release(cf->attr.ino, cf->fh).ok());
+    auto p = sync::publish(*fs1);
+    REQUIRE(p.ok());
+    CHECK(p->objects == 1);
+    CHECK(storage->list("journal")->size() == 1);  // the segment is in memory, not on disk
+
+    auto fs2 = open_fs(s2.str());
+    check_same_tree(snapshot_tree(*fs1), snapshot_tree(*fs2));
+    auto l = fs2->lookup(kRootIno, "big");
+    REQUIRE(l.ok());
+    Bytes back(data.size());
+    auto r = fs2->read(l->ino, 0, 0, back.size(), back.data());
+    REQUIRE(r.ok());
+    CHECK(*r == data.size());
+    CHECK(back == data);
+    auto report = sync::fsck(**vault, u->header, u->master);
+    REQUIRE(report.ok());
+    CHECK(report->clean());
 }
