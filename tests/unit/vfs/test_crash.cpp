@@ -8,7 +8,9 @@
 // checking each time that the reopened tree is one the user could have seen
 // since the last fsync (see Model), that every name reads back, and that
 // publish, fsck and a new device then agree.
-// "publish": a power cut at every mutating call of one publish.
+// "publish": a power cut at every mutating call of one publish, local
+// (staging log, SQLite) and in the vault (each object and the segment: the
+// vault sits behind a FaultBackend on the fault layer's power switch).
 // "new device": a power cut at every mutating call of a first open.
 // "failed batch commit": what fsyncdir / flush_all say after one.
 //
