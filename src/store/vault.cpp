@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "coffer/format/slots.h"
+#include "coffer/store/vault_dir.h"
 #include "coffer/util/log.h"
 
 namespace coffer::store {
@@ -24,18 +25,29 @@ Status check_password(const crypto::SecretBytes& password) {
     return {};
 }
 
-}  // namespace
-
-Result<crypto::SecretBytes> Vault::create(const std::string& path, const crypto::SecretBytes& password,
-                                          const CreateOptions& opts) {
+Status check_create(const crypto::SecretBytes& password, const CreateOptions& opts) {
     COFFER_TRY(check_password(password));
     COFFER_TRY(format::check_geometry(opts.block_size, opts.extent_size));
     if (opts.format_version < format::kMinFormatVersion || opts.format_version > format::kFormatVersion)
         return make_error(Code::invalid, "no vault format " + std::to_string(opts.format_version));
+    return {};
+}
+
+}  // namespace
+
+Result<crypto::SecretBytes> Vault::create(const std::string& path, const crypto::SecretBytes& password,
+                                          const CreateOptions& opts) {
+    COFFER_TRY(check_create(password, opts));  // before the folder: a bad option is reported first
     COFFER_ASSIGN(std::unique_ptr<VaultDir> dir, VaultDir::open(path));
-    COFFER_ASSIGN(std::vector<std::string> names, dir->list(""));
+    return create(*dir, password, opts);
+}
+
+Result<crypto::SecretBytes> Vault::create(Backend& dir, const crypto::SecretBytes& password,
+                                          const CreateOptions& opts) {
+    COFFER_TRY(check_create(password, opts));
+    COFFER_ASSIGN(std::vector<std::string> names, dir.list(""));
     if (!std::all_of(names.begin(), names.end(), is_sync_client_marker))
-        return make_error(Code::exists, path + " is not empty; coffer init needs an empty folder");
+        return make_error(Code::exists, dir.describe() + " is not empty; coffer init needs an empty folder");
 
     crypto::SecretBytes master = crypto::random_key();
     format::Header h;
@@ -50,27 +62,32 @@ Result<crypto::SecretBytes> Vault::create(const std::string& path, const crypto:
 
     // coffer.vault last: a folder without it is not (yet) a vault, so an
     // interrupted init can simply be run again.
-    COFFER_TRY(dir->create_layout());
-    COFFER_TRY(dir->write_new(kHeaderFile, format::encode_header(h, master)));
+    COFFER_TRY(dir.create_layout());
+    COFFER_TRY(dir.write_new(kHeaderFile, format::encode_header(h, master)));
     return recovery;
 }
 
 Result<std::unique_ptr<Vault>> Vault::open(const std::string& path) {
     COFFER_ASSIGN(std::unique_ptr<VaultDir> dir, VaultDir::open(path));
-    if (!dir->exists(kHeaderFile))
-        return make_error(Code::not_found, path + " is not a coffer vault (no " + kHeaderFile + ")");
-    return std::unique_ptr<Vault>(new Vault(std::move(dir)));
+    return open(std::move(dir));
+}
+
+Result<std::unique_ptr<Vault>> Vault::open(std::unique_ptr<Backend> backend) {
+    if (!backend->exists(kHeaderFile))
+        return make_error(Code::not_found,
+                          backend->describe() + " is not a coffer vault (no " + kHeaderFile + ")");
+    return std::unique_ptr<Vault>(new Vault(std::move(backend)));
 }
 
 Result<format::Header> Vault::peek_header() const {
-    COFFER_ASSIGN(Bytes bytes, dir_->read(kHeaderFile));
+    COFFER_ASSIGN(Bytes bytes, backend_->read(kHeaderFile, kMaxHeaderFile));
     return format::parse_header(bytes);
 }
 
 Result<Unlocked> Vault::unlock(const Credentials& creds) const {
     if (!creds.password && !creds.recovery_key)
         return make_error(Code::invalid, "no password or recovery key given");
-    COFFER_ASSIGN(Bytes bytes, dir_->read(kHeaderFile));
+    COFFER_ASSIGN(Bytes bytes, backend_->read(kHeaderFile, kMaxHeaderFile));
     COFFER_ASSIGN(format::Header h, format::parse_header(bytes));
 
     size_t malformed = 0;
@@ -83,7 +100,7 @@ Result<Unlocked> Vault::unlock(const Credentials& creds) const {
     auto note_failure = [&](const format::Slot& s, const Error& e) {
         if (e.code == Code::wrong_key) return;
         ++malformed;
-        log::warn("key slot " + s.id.hex() + " of " + dir_->path() + " skipped: " + e.message());
+        log::warn("key slot " + s.id.hex() + " of " + backend_->describe() + " skipped: " + e.message());
     };
 
     // One Argon2id run per password slot: each has its own salt and parameters.
@@ -117,7 +134,7 @@ Status Vault::change_password(const Unlocked& u, const crypto::SecretBytes& new_
     // Start from the newest authentic header: another device may have added
     // a slot since this one unlocked, and that slot must survive.
     format::Header base = u.header;
-    COFFER_ASSIGN(Bytes bytes, dir_->read(kHeaderFile));
+    COFFER_ASSIGN(Bytes bytes, backend_->read(kHeaderFile, kMaxHeaderFile));
     COFFER_ASSIGN(format::Header current, format::parse_header(bytes));
     COFFER_TRY(format::verify_header(bytes, current, u.master));
     if (current.epoch >= base.epoch) base = std::move(current);
@@ -126,7 +143,7 @@ Status Vault::change_password(const Unlocked& u, const crypto::SecretBytes& new_
     COFFER_ASSIGN(format::Slot slot, format::try_make_password_slot(u.master, new_password, params));
     base.slots.push_back(std::move(slot));
     base.epoch += 1;
-    return dir_->replace(kHeaderFile, format::encode_header(base, u.master));
+    return backend_->replace(kHeaderFile, format::encode_header(base, u.master));
 }
 
 }  // namespace coffer::store

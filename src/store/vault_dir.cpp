@@ -16,6 +16,8 @@
 #include <cerrno>
 #include <cstdio>
 
+#include "rel_path.h"
+
 namespace coffer::store {
 
 namespace {
@@ -23,48 +25,6 @@ namespace {
 std::atomic<bool> g_no_openat2{false};
 
 std::string str(std::string_view s) { return std::string(s); }
-
-Status check_rel(std::string_view rel) {
-    if (rel.find('\0') != std::string_view::npos)
-        return make_error(Code::invalid, "vault path contains a NUL byte");
-    if (!rel.empty() && rel.front() == '/')
-        return make_error(Code::invalid, "vault path " + str(rel) + " is absolute");
-    size_t start = 0;
-    while (start <= rel.size()) {
-        size_t end = rel.find('/', start);
-        if (end == std::string_view::npos) end = rel.size();
-        if (rel.substr(start, end - start) == "..")
-            return make_error(Code::invalid, "vault path " + str(rel) + " leads out of the vault");
-        start = end + 1;
-    }
-    return {};
-}
-
-// Path components, without empty ones and ".".
-std::vector<std::string> components(std::string_view rel) {
-    std::vector<std::string> out;
-    size_t start = 0;
-    while (start <= rel.size()) {
-        size_t end = rel.find('/', start);
-        if (end == std::string_view::npos) end = rel.size();
-        std::string_view c = rel.substr(start, end - start);
-        if (!c.empty() && c != ".") out.emplace_back(c);
-        start = end + 1;
-    }
-    return out;
-}
-
-// "a/b/c" -> ("a/b", "c"); the leaf must be a real name.
-Result<std::pair<std::string, std::string>> split_leaf(std::string_view rel) {
-    COFFER_TRY(check_rel(rel));
-    std::vector<std::string> comps = components(rel);
-    if (comps.empty()) return make_error(Code::invalid, "vault path " + str(rel) + " names no file");
-    std::string leaf = std::move(comps.back());
-    comps.pop_back();
-    std::string parent;
-    for (auto& c : comps) parent += (parent.empty() ? "" : "/") + c;
-    return std::make_pair(std::move(parent), std::move(leaf));
-}
 
 int retry_openat(int dirfd, const char* name, int flags, mode_t mode) {
     int fd;
@@ -74,9 +34,9 @@ int retry_openat(int dirfd, const char* name, int flags, mode_t mode) {
 }
 
 // Without openat2: one component at a time, never following a symlink.
-// ".." was refused by check_rel, so each step stays beneath dirfd.
+// ".." was refused by rel_path::check, so each step stays beneath dirfd.
 int walk_beneath(int dirfd, std::string_view rel, int flags, mode_t mode) {
-    std::vector<std::string> comps = components(rel);
+    std::vector<std::string> comps = rel_path::components(rel);
     if (comps.empty()) comps.emplace_back(".");
     UniqueFd cur;
     int at = dirfd;
@@ -151,7 +111,7 @@ Result<UniqueFd> ensure_dir(int root, std::string_view rel, bool durable) {
     int fd = ::fcntl(root, F_DUPFD_CLOEXEC, 0);
     if (fd < 0) return sys_error(errno, "dup");
     UniqueFd cur(fd);
-    for (const std::string& c : components(rel)) {
+    for (const std::string& c : rel_path::components(rel)) {
         if (::mkdirat(cur.get(), c.c_str(), 0755) == 0) {
             if (durable) COFFER_TRY(fsync_dir(cur.get(), rel));
         } else if (errno != EEXIST) {
@@ -204,7 +164,7 @@ Status write_all(int fd, ByteSpan data, std::string_view rel) {
 enum class Mode { no_replace, replace };
 
 Status publish(int root, std::string_view rel, ByteSpan data, bool durable, Mode mode) {
-    COFFER_ASSIGN(auto parts, split_leaf(rel));
+    COFFER_ASSIGN(auto parts, rel_path::split_leaf(rel));
     auto& [parent, leaf] = parts;
     COFFER_ASSIGN(UniqueFd pdir, ensure_dir(root, parent, durable));
     COFFER_ASSIGN(UniqueFd tdir, ensure_dir(root, "tmp", durable));
@@ -262,13 +222,13 @@ Result<std::unique_ptr<VaultDir>> VaultDir::open(const std::string& path) {
 }
 
 Result<UniqueFd> VaultDir::open_beneath(std::string_view rel, int flags, int mode) const {
-    COFFER_TRY(check_rel(rel));
+    COFFER_TRY(rel_path::check(rel));
     int fd = open_raw(root_.get(), rel, flags, static_cast<mode_t>(mode));
     if (fd < 0) return open_error(-fd, rel);
     return UniqueFd(fd);
 }
 
-Result<UniqueFd> VaultDir::open_read(std::string_view rel) const {
+Result<UniqueFd> VaultDir::open_file(std::string_view rel) const {
     // O_NONBLOCK: a FIFO planted in the folder must not hang the open.
     COFFER_ASSIGN(UniqueFd fd, open_beneath(rel, O_RDONLY | O_NONBLOCK | O_NOCTTY));
     struct stat st;
@@ -278,26 +238,39 @@ Result<UniqueFd> VaultDir::open_read(std::string_view rel) const {
     return fd;
 }
 
-Result<Bytes> VaultDir::read(std::string_view rel) const {
-    COFFER_ASSIGN(UniqueFd fd, open_read(rel));
+Result<std::shared_ptr<SourceFile>> VaultDir::open_read(std::string_view rel) const {
+    COFFER_ASSIGN(UniqueFd fd, open_file(rel));
+    return std::make_shared<SourceFile>(std::move(fd));
+}
+
+Result<Bytes> VaultDir::read_at(std::string_view rel, uint64_t offset, size_t max_len) const {
+    COFFER_ASSIGN(UniqueFd fd, open_file(rel));
     struct stat st;
-    Bytes out;
-    if (::fstat(fd.get(), &st) == 0 && st.st_size > 0) out.reserve(static_cast<size_t>(st.st_size));
-    uint8_t buf[64 * 1024];
+    if (::fstat(fd.get(), &st) != 0) return sys_error(errno, "stat of vault file " + str(rel));
+    const uint64_t size = static_cast<uint64_t>(st.st_size);
+    // Sized by the file, not by max_len (a cap may be far above it); a file
+    // that grows meanwhile is read on up to max_len.
+    Bytes out(offset < size ? static_cast<size_t>(std::min<uint64_t>(max_len, size - offset)) : 0);
+    size_t done = 0;
     for (;;) {
-        ssize_t n = ::read(fd.get(), buf, sizeof buf);
+        if (done == out.size()) {
+            if (out.size() >= max_len) break;
+            out.resize(std::min<size_t>(max_len, out.size() + 64 * 1024));
+        }
+        ssize_t n = ::pread(fd.get(), out.data() + done, out.size() - done, static_cast<off_t>(offset + done));
         if (n < 0) {
             if (errno == EINTR) continue;
             return sys_error(errno, "reading vault file " + str(rel));
         }
         if (n == 0) break;
-        out.insert(out.end(), buf, buf + n);
+        done += static_cast<size_t>(n);
     }
+    out.resize(done);
     return out;
 }
 
 Result<std::vector<std::string>> VaultDir::list(std::string_view rel_dir) const {
-    COFFER_TRY(check_rel(rel_dir));
+    COFFER_TRY(rel_path::check(rel_dir));
     int fd = open_raw(root_.get(), rel_dir, O_RDONLY | O_DIRECTORY);
     if (fd < 0) {
         if (-fd == ENOENT) return std::vector<std::string>{};
@@ -334,7 +307,7 @@ Status VaultDir::replace(std::string_view rel, ByteSpan data) {
 }
 
 Status VaultDir::remove(std::string_view rel) {
-    COFFER_ASSIGN(auto parts, split_leaf(rel));
+    COFFER_ASSIGN(auto parts, rel_path::split_leaf(rel));
     auto& [parent, leaf] = parts;
     int fd = open_raw(root_.get(), parent, O_PATH | O_DIRECTORY);
     if (fd < 0) {

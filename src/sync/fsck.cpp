@@ -83,9 +83,9 @@ Result<FsckReport> fsck(store::Vault& vault, const format::Header& header, const
         report.pending.push_back(gap + ": not arrived yet (later segments of that device have); the files it "
                                        "changes are checked as they were before it");
     // Segments: the journal folders, all applied by the open (up to a gap).
-    COFFER_ASSIGN(auto devices, vault.dir().list("journal"));
+    COFFER_ASSIGN(auto devices, vault.backend().list("journal"));
     for (const auto& d : devices) {
-        COFFER_ASSIGN(auto segs, vault.dir().list("journal/" + d));
+        COFFER_ASSIGN(auto segs, vault.backend().list("journal/" + d));
         report.segments += segs.size();
     }
     std::vector<std::pair<vfs::Ino, std::string>> files;
@@ -115,9 +115,9 @@ Result<FsckReport> fsck(store::Vault& vault, const format::Header& header, const
     report.chunks = referenced.size();
     std::set<std::string> ref;
     for (const auto& id : referenced) ref.insert(id.hex());
-    COFFER_ASSIGN(auto prefixes, vault.dir().list("objects"));
+    COFFER_ASSIGN(auto prefixes, vault.backend().list("objects"));
     for (const auto& p : prefixes) {
-        COFFER_ASSIGN(auto names, vault.dir().list("objects/" + p));
+        COFFER_ASSIGN(auto names, vault.backend().list("objects/" + p));
         for (const auto& n : names) {
             report.objects += 1;
             if (!ref.count(n)) report.orphans += 1;

@@ -31,7 +31,7 @@ constexpr uint64_t kTrimAfter = 1 << 20;
 
 class ObjectWriter {
 public:
-    ObjectWriter(store::VaultDir& dir, const format::Header& h, const crypto::SecretBytes& object_key,
+    ObjectWriter(store::Backend& dir, const format::Header& h, const crypto::SecretBytes& object_key,
                  PublishStats& stats)
         : dir_(dir),
           object_key_(object_key),
@@ -95,7 +95,7 @@ private:
         stats_.bytes += bytes.size();
         return {};
     }
-    store::VaultDir& dir_;
+    store::Backend& dir_;
     const crypto::SecretBytes& object_key_;
     uint8_t version_;
     uint32_t block_size_;
@@ -121,10 +121,10 @@ namespace {
 // same bytes: anything else is a fork of this device's journal.
 coffer::Status write_segment(vfs::Replica& replica, uint64_t seq, ByteSpan bytes) {
     const std::string rel = format::segment_path(replica.publish_keys().device, seq);
-    auto st = replica.vault().dir().write_new(rel, bytes);
+    auto st = replica.vault().backend().write_new(rel, bytes);
     if (!st.ok()) {
         if (st.error().code != Code::exists) return st;
-        COFFER_ASSIGN(Bytes there, replica.vault().dir().read(rel));
+        COFFER_ASSIGN(Bytes there, replica.vault().backend().read(rel, store::kMaxSegmentFile));
         if (!crypto::equal(there, bytes))
             return make_error(Code::corrupt, "vault file " + rel + " exists with other bytes than this device wrote");
     }
@@ -146,7 +146,7 @@ coffer::Status publish_cut(vfs::Replica& replica, vfs::Cut& cut, PublishStats& s
     const vfs::PublishKeys keys = replica.publish_keys();
     const format::Header& h = keys.header;
     const uint64_t E = h.extent_size;
-    ObjectWriter writer(replica.vault().dir(), h, keys.object_key, stats);
+    ObjectWriter writer(replica.vault().backend(), h, keys.object_key, stats);
     vfs::CutResult result;
     result.extents.reserve(cut.nodes.size());
     result.versions.reserve(cut.nodes.size());

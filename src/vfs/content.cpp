@@ -78,11 +78,11 @@ Result<std::shared_ptr<SourceFile>> Core::object_fd(const Id128& id) {
         auto it = objects_.find(rel);
         if (it != objects_.end()) return it->second;
     }
-    COFFER_ASSIGN(UniqueFd fd, vault_.dir().open_read(rel));
+    COFFER_ASSIGN(std::shared_ptr<SourceFile> fd, vault_.backend().open_read(rel));
     const size_t want = format::object_header_size(format::object_version_for(header_.version));
     uint8_t head[format::kObjectHeaderMax];
     bool short_read = false;
-    COFFER_TRY(pread_full(fd.get(), head, want, 0, short_read));
+    COFFER_TRY(pread_full(fd->get(), head, want, 0, short_read));
     if (short_read) return make_error(Code::corrupt, "object " + id.hex() + " is truncated");
     COFFER_ASSIGN(auto info, format::check_object_header(ByteSpan(head, want), id, header_.version, object_key_,
                                                          header_.key_epoch));
@@ -90,12 +90,12 @@ Result<std::shared_ptr<SourceFile>> Core::object_fd(const Id128& id) {
         // The authenticated length: bytes cut off or appended are tampering
         // even where no chunk a file reads is touched.
         struct stat st {};
-        if (::fstat(fd.get(), &st) != 0) return sys_error(errno, "stat object " + id.hex());
+        if (::fstat(fd->get(), &st) != 0) return sys_error(errno, "stat object " + id.hex());
         if (static_cast<uint64_t>(st.st_size) != *info.length)
             return make_error(Code::corrupt, "object " + id.hex() + " is " + std::to_string(st.st_size) +
                                                  " bytes, its header says " + std::to_string(*info.length));
     }
-    auto p = std::make_shared<SourceFile>(std::move(fd));
+    auto p = std::move(fd);
     std::lock_guard lk(obj_mu_);
     if (objects_.size() >= max_open_objects_) objects_.clear();  // bounded; objects are immutable
     objects_[rel] = p;

@@ -30,7 +30,7 @@ Status Core::check_heads() {
     for (const auto& h : heads) {
         if (h.device == device_ && intent && intent->first == h.seq) continue;  // written at the next publish
         std::string rel = format::segment_path(h.device, h.seq);
-        auto fd = vault_.dir().open_read(rel);
+        auto fd = vault_.backend().open_read(rel);
         if (!fd.ok()) {
             if (fd.error().code != Code::pending) return std::move(fd).error();
             return make_error(Code::rolled_back, "vault file " + rel +
@@ -39,7 +39,7 @@ Status Core::check_heads() {
         }
         // Hashed as it is read: a segment of a large publish is not held in memory.
         format::Hash32 hash{};
-        if (!crypto::hash32_fd(fd->get(), hash)) return sys_error(errno, "cannot read vault file " + rel);
+        if (!crypto::hash32_fd((*fd)->get(), hash)) return sys_error(errno, "cannot read vault file " + rel);
         if (hash != h.head)
             return make_error(Code::rolled_back, "vault file " + rel +
                                                      " differs from the one this device has seen: replaced by the "
@@ -56,14 +56,14 @@ std::vector<std::string> Core::journal_gaps() {
 // Caller holds mu_.
 Status Core::replay_vault() {
     COFFER_TRY(check_heads());
-    COFFER_ASSIGN(auto devices, vault_.dir().list("journal"));
+    COFFER_ASSIGN(auto devices, vault_.backend().list("journal"));
     std::vector<Pending> todo;
     journal_gaps_.clear();
     COFFER_ASSIGN(int64_t own_next, ix_->meta_int("next_seq", 1));
     for (const auto& dev_hex : devices) {
         if (!is_hex(dev_hex, 32)) continue;  // not ours (a sync client's stray file)
         COFFER_ASSIGN(Id128 dev, Id128::from_hex(dev_hex));
-        COFFER_ASSIGN(auto names, vault_.dir().list("journal/" + dev_hex));
+        COFFER_ASSIGN(auto names, vault_.backend().list("journal/" + dev_hex));
         std::vector<uint64_t> seqs;
         for (const auto& n : names)
             if (is_hex(n, 16)) seqs.push_back(std::stoull(n, nullptr, 16));
@@ -93,7 +93,7 @@ Status Core::replay_vault() {
                                   "the local state was restored from an older copy; use a new --state folder");
             }
             std::string rel = format::segment_path(dev, seq);
-            COFFER_ASSIGN(Bytes bytes, vault_.dir().read(rel));
+            COFFER_ASSIGN(Bytes bytes, vault_.backend().read(rel, store::kMaxSegmentFile));
             auto seg = format::decode_segment(journal_key_, bytes);
             if (!seg.ok()) {
                 Error e = std::move(seg).error();

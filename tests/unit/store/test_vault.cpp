@@ -143,13 +143,13 @@ TEST_CASE("vault: change_password replaces the password slots and bumps the epoc
     auto rk = Vault::create(t.str(), secret("old"), fast());
     REQUIRE(rk.ok());
     auto v = open_vault(t);
-    auto old_bytes = v->dir().read(kHeaderFile);
+    auto old_bytes = v->backend().read(kHeaderFile, kMaxHeaderFile);
     REQUIRE(old_bytes.ok());
 
     auto u = v->unlock(with_password("old"));
     REQUIRE(u.ok());
     REQUIRE(v->change_password(*u, secret("new"), crypto::insecure_test_params()).ok());
-    CHECK(v->dir().list("tmp")->empty());
+    CHECK(v->backend().list("tmp")->empty());
 
     CHECK(unlock_code(*v, with_password("old")) == Code::wrong_key);
     auto n = v->unlock(with_password("new"));
@@ -165,7 +165,7 @@ TEST_CASE("vault: change_password replaces the password slots and bumps the epoc
     SUBCASE("an older header put back still unlocks, with the lower epoch") {
         // The cloud replays coffer.vault from before the change. It is
         // authentic, so it unlocks; the caller refuses it by comparing epochs.
-        REQUIRE(v->dir().replace(kHeaderFile, *old_bytes).ok());
+        REQUIRE(v->backend().replace(kHeaderFile, *old_bytes).ok());
         auto p = v->peek_header();
         REQUIRE(p.ok());
         CHECK(p->epoch == 1);
@@ -188,7 +188,7 @@ TEST_CASE("vault: a slot added elsewhere, of a type unknown here, survives chang
     format::Slot future{static_cast<format::SlotType>(9), crypto::random_id(), Bytes{9, 9, 9}};
     h.slots.push_back(future);
     h.epoch += 1;
-    REQUIRE(v->dir().replace(kHeaderFile, format::encode_header(h, u->master)).ok());
+    REQUIRE(v->backend().replace(kHeaderFile, format::encode_header(h, u->master)).ok());
     CHECK(v->unlock(with_password("pw")).ok());  // the unknown slot is ignored
 
     REQUIRE(v->change_password(*u, secret("pw2"), crypto::insecure_test_params()).ok());
@@ -211,7 +211,7 @@ TEST_CASE("vault: every password slot is tried, each with its own parameters") {
     other.memlimit *= 2;
     h.slots.push_back(format::make_password_slot(u->master, secret("second"), other));
     h.epoch += 1;
-    REQUIRE(v->dir().replace(kHeaderFile, format::encode_header(h, u->master)).ok());
+    REQUIRE(v->backend().replace(kHeaderFile, format::encode_header(h, u->master)).ok());
     CHECK(v->unlock(with_password("first")).ok());
     CHECK(v->unlock(with_password("second")).ok());
     CHECK(unlock_code(*v, with_password("third")) == Code::wrong_key);
@@ -221,7 +221,7 @@ TEST_CASE("vault: a forged slot or an edited header is corrupt, not a wrong pass
     testing::TempDir t;
     REQUIRE(Vault::create(t.str(), secret("pw"), fast()).ok());
     auto v = open_vault(t);
-    auto good = v->dir().read(kHeaderFile);
+    auto good = v->backend().read(kHeaderFile, kMaxHeaderFile);
     REQUIRE(good.ok());
 
     SUBCASE("a slot of the cloud's own key") {
@@ -229,7 +229,7 @@ TEST_CASE("vault: a forged slot or an edited header is corrupt, not a wrong pass
         REQUIRE(h.ok());
         crypto::SecretBytes evil = crypto::random_key();
         h->slots.push_back(format::make_password_slot(evil, secret("evil"), crypto::insecure_test_params()));
-        REQUIRE(v->dir().replace(kHeaderFile, format::encode_header(*h, evil)).ok());
+        REQUIRE(v->backend().replace(kHeaderFile, format::encode_header(*h, evil)).ok());
         auto e = v->unlock(with_password("evil"));
         REQUIRE_FALSE(e.ok());
         CHECK(e.error().code == Code::corrupt);
@@ -241,7 +241,7 @@ TEST_CASE("vault: a forged slot or an edited header is corrupt, not a wrong pass
         auto code_after = [&](size_t off, uint8_t value) {
             Bytes bad = *good;
             bad[off] = value;
-            REQUIRE(v->dir().replace(kHeaderFile, bad).ok());
+            REQUIRE(v->backend().replace(kHeaderFile, bad).ok());
             return unlock_code(*v, with_password("pw"));
         };
         CHECK(code_after(57, static_cast<uint8_t>((*good)[57] + 1)) == Code::corrupt);  // epoch
@@ -250,7 +250,7 @@ TEST_CASE("vault: a forged slot or an edited header is corrupt, not a wrong pass
         CHECK(code_after(7, 1) == Code::corrupt);      // format 1: the MAC covers the version
         CHECK(code_after(12, 1) == Code::unsupported);  // a feature flag
 
-        REQUIRE(v->dir().replace(kHeaderFile, ByteSpan(good->data(), good->size() - 10)).ok());
+        REQUIRE(v->backend().replace(kHeaderFile, ByteSpan(good->data(), good->size() - 10)).ok());
         CHECK(unlock_code(*v, with_password("pw")) == Code::corrupt);
     }
 }

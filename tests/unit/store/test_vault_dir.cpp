@@ -16,6 +16,7 @@ namespace fs = std::filesystem;
 namespace {
 
 Bytes bytes_of(std::string_view s) { return Bytes(s.begin(), s.end()); }
+constexpr uint64_t kCap = 1 << 20;
 
 std::string slurp(const fs::path& p) {
     std::ifstream in(p, std::ios::binary);
@@ -59,7 +60,7 @@ TEST_CASE_TEMPLATE_DEFINE("vault dir: behaves the same with and without openat2"
         for (const char* sub : {"objects", "journal", "snapshots", "tmp"}) CHECK(fs::is_directory(t.path / sub));
 
         REQUIRE(d->write_new("journal/dev1/0000000000000001", bytes_of("first")).ok());
-        auto r = d->read("journal/dev1/0000000000000001");
+        auto r = d->read("journal/dev1/0000000000000001", kCap);
         REQUIRE(r.ok());
         CHECK(*r == bytes_of("first"));
 
@@ -74,7 +75,7 @@ TEST_CASE_TEMPLATE_DEFINE("vault dir: behaves the same with and without openat2"
         auto names = d->list("journal/dev1");
         REQUIRE(names.ok());
         CHECK(*names == std::vector<std::string>{"0000000000000001", "0000000000000002"});
-        CHECK(d->read("journal/dev1/0000000000000002")->empty());
+        CHECK(d->read("journal/dev1/0000000000000002", kCap)->empty());
         CHECK(d->exists("journal/dev1/0000000000000002"));
         CHECK_FALSE(d->exists("journal/dev1/0000000000000003"));
 
@@ -95,7 +96,7 @@ TEST_CASE_TEMPLATE_DEFINE("vault dir: behaves the same with and without openat2"
     }
 
     SUBCASE("a missing file is pending; a missing folder lists empty") {
-        auto r = d->read("journal/abc/0001");
+        auto r = d->read("journal/abc/0001", kCap);
         REQUIRE_FALSE(r.ok());
         CHECK(r.error().code == Code::pending);
         CHECK(r.error().context == "vault file journal/abc/0001 has not arrived (pending)");
@@ -108,14 +109,14 @@ TEST_CASE_TEMPLATE_DEFINE("vault dir: behaves the same with and without openat2"
     SUBCASE("paths that leave the vault are refused up front") {
         for (std::string_view bad : {"../x", "a/../../x", "..", "/etc/passwd", "objects/../../x"}) {
             INFO(bad);
-            CHECK(d->read(bad).error().code == Code::invalid);
+            CHECK(d->read(bad, kCap).error().code == Code::invalid);
             CHECK(d->write_new(bad, bytes_of("x")).error().code == Code::invalid);
             CHECK(d->list(bad).error().code == Code::invalid);
             CHECK(d->remove(bad).error().code == Code::invalid);
             CHECK_FALSE(d->exists(bad));
         }
         std::string nul("a\0b", 3);
-        CHECK(d->read(nul).error().code == Code::invalid);
+        CHECK(d->read(nul, kCap).error().code == Code::invalid);
         CHECK(d->write_new(nul, bytes_of("x")).error().code == Code::invalid);
         CHECK_FALSE(fs::exists(t.path.parent_path() / "x"));
     }
@@ -130,7 +131,7 @@ TEST_CASE_TEMPLATE_DEFINE("vault dir: behaves the same with and without openat2"
 
         for (std::string_view rel : {"objects/ab/secret", "objects/cd/passwd", "coffer.vault"}) {
             INFO(rel);
-            auto r = d->read(rel);
+            auto r = d->read(rel, kCap);
             REQUIRE_FALSE(r.ok());
             CHECK(r.error().code == Code::corrupt);
             CHECK_FALSE(d->exists(rel));
@@ -149,7 +150,7 @@ TEST_CASE_TEMPLATE_DEFINE("vault dir: behaves the same with and without openat2"
         CHECK(d->write_new("coffer.vault", bytes_of("mine")).error().code == Code::exists);
         REQUIRE(d->replace("coffer.vault", bytes_of("mine")).ok());
         CHECK(slurp(outside.path / "secret") == "outside");
-        CHECK(*d->read("coffer.vault") == bytes_of("mine"));
+        CHECK(*d->read("coffer.vault", kCap) == bytes_of("mine"));
 
         // A planted tmp/ link is not followed either.
         fs::remove(t.path / "tmp");
@@ -160,7 +161,7 @@ TEST_CASE_TEMPLATE_DEFINE("vault dir: behaves the same with and without openat2"
 
     SUBCASE("a planted FIFO does not hang a read") {
         REQUIRE(::mkfifo((t.path / "coffer.vault").c_str(), 0600) == 0);
-        auto r = d->read("coffer.vault");
+        auto r = d->read("coffer.vault", kCap);
         REQUIRE_FALSE(r.ok());
         CHECK(r.error().code == Code::corrupt);
     }

@@ -12,6 +12,7 @@
 #include "coffer/format/object.h"
 #include "coffer/format/segment.h"
 #include "coffer/index/index.h"
+#include "coffer/store/memory_backend.h"
 #include "../vfs/core_fixture.h"
 
 using namespace coffer;
@@ -22,6 +23,7 @@ namespace fs = std::filesystem;
 
 namespace {
 constexpr uint64_t MiB = 1 << 20;
+constexpr uint64_t kAnyObject = uint64_t{1} << 30;  // the cap of a whole-file read, above any object here
 
 std::set<std::string> files_under(const fs::path& dir) {
     std::set<std::string> out;
@@ -76,7 +78,7 @@ std::vector<format::Op> recorded_ops(CoreFixture& f) {
 
 // This device's segment `seq`, as published.
 format::Segment published_segment(CoreFixture& f, uint64_t seq) {
-    auto bytes = f.vault->dir().read(format::segment_path(f.device(), seq));
+    auto bytes = f.vault->backend().read(format::segment_path(f.device(), seq), store::kMaxSegmentFile);
     REQUIRE_MESSAGE(bytes.ok(), (bytes.ok() ? "" : bytes.error().message()));
     auto seg = format::decode_segment(crypto::derive(f.master, crypto::Subkey::journal), *bytes);
     REQUIRE_MESSAGE(seg.ok(), (seg.ok() ? "" : seg.error().message()));
@@ -361,7 +363,7 @@ TEST_CASE("publish: bytes appended to an object (format 2) make its files tamper
     auto objs = new_objects(f, [&] { f.publish(); });
     REQUIRE(objs.size() == 2);  // big.bin alone, the small files in a pack
     for (const auto& p : objs) {
-        auto bytes = f.vault->dir().read(fs::relative(p, f.vault_dir.path).string());
+        auto bytes = f.vault->backend().read(fs::relative(p, f.vault_dir.path).string(), kAnyObject);
         REQUIRE(bytes.ok());
         CHECK((*bytes)[7] == 2);
         CHECK(fs::file_size(p) > format::kObjectHeaderSizeV2);
@@ -400,7 +402,7 @@ TEST_CASE("publish: a format 1 vault keeps version 1 objects, reads them and sta
     f.write_at(a, 0, bytes_of("written into a format 1 vault"));
     auto objs = new_objects(f, [&] { f.publish(); });
     REQUIRE(objs.size() == 1);
-    auto bytes = f.vault->dir().read(fs::relative(objs[0], f.vault_dir.path).string());
+    auto bytes = f.vault->backend().read(fs::relative(objs[0], f.vault_dir.path).string(), kAnyObject);
     REQUIRE(bytes.ok());
     CHECK((*bytes)[7] == 1);
     CHECK(bytes->size() == format::kObjectHeaderSizeV1 + format::sealed_chunk_size(29, f.header.block_size));
@@ -679,11 +681,14 @@ TEST_CASE("publish: a publish stopped after recording its segment is finished wi
     }
     Ino big = f.mkfile(kRootIno, "big");
     f.write_at(big, 0, big_content(2 * MiB + 3, 8));  // an object of its own besides the pack
-    // The segment's path is taken (by a folder): the write fails after the intent is committed.
-    fs::path seg_path = f.vault_dir.path / format::segment_path(f.device(), 1);
-    fs::create_directories(seg_path);
+    // The segment's write fails (the objects' went through): after the intent is committed.
+    const std::string seg_path = format::segment_path(f.device(), 1);
+    f.faults->fail_writes([&](std::string_view rel) { return rel == seg_path; });
     auto failed = sync::publish(f.fs->replica());
     REQUIRE_FALSE(failed.ok());
+    CHECK(failed.error().code == Code::io);
+    CHECK_FALSE(f.vault->backend().exists(seg_path));
+    CHECK(files_under(f.vault_dir.path / "objects").size() == 2);  // the pack and big's own object
 
     std::optional<std::pair<uint64_t, Bytes>> intent;
     auto read_intent = [&] {
@@ -703,10 +708,10 @@ TEST_CASE("publish: a publish stopped after recording its segment is finished wi
     // Nothing left pending: what the intent holds is published by finishing it.
     CHECK(sync::status(f.fs->replica())->pending_ops == 0);
 
-    fs::remove(seg_path);
+    f.faults->fail_writes(nullptr);
     auto p = f.publish();
     CHECK(p.ops == 0);
-    auto written = f.vault->dir().read(format::segment_path(f.device(), 1));
+    auto written = f.vault->backend().read(format::segment_path(f.device(), 1), store::kMaxSegmentFile);
     REQUIRE(written.ok());
     CHECK(*written == recorded);
     read_intent();
@@ -715,4 +720,52 @@ TEST_CASE("publish: a publish stopped after recording its segment is finished wi
     auto fs2 = f.open_fs(other.str());
     check_same_tree(snapshot_tree(*f.fs), snapshot_tree(*fs2));
     CHECK(run_fsck(f).clean());
+}
+
+TEST_CASE("publish: a vault on a MemoryBackend publishes, and a new device reads it back, with fsck clean") {
+    crypto::init();
+    auto mem = std::make_unique<store::MemoryBackend>();
+    store::MemoryBackend* storage = mem.get();
+    store::CreateOptions o;
+    o.pw_params = crypto::insecure_test_params();
+    auto pw = crypto::SecretBytes::from(as_bytes("pw"));
+    REQUIRE(store::Vault::create(*mem, pw, o).ok());
+    auto vault = store::Vault::open(std::move(mem));
+    REQUIRE(vault.ok());
+    store::Credentials c;
+    c.password = pw.clone();
+    auto u = (*vault)->unlock(c);
+    REQUIRE(u.ok());
+    auto open_fs = [&](const std::string& state) {
+        vfs::Options opts;
+        opts.state_dir = state;
+        auto fs = vfs::Filesystem::open(**vault, u->header, u->master.clone(), opts);
+        REQUIRE_MESSAGE(fs.ok(), (fs.ok() ? "" : fs.error().message()));
+        return std::move(fs).value();
+    };
+    TempDir s1, s2;
+    auto fs1 = open_fs(s1.str());
+    vfs::Ctx ctx{1000, 1000, 022};
+    auto cf = fs1->create(kRootIno, "big", 0644, O_RDWR, ctx);
+    REQUIRE(cf.ok());
+    const Bytes data = big_content(2 * MiB + 77, 3);  // an object of its own
+    REQUIRE(fs1->write(cf->attr.ino, cf->fh, 0, data).ok());
+    REQUIRE(fs1->release(cf->attr.ino, cf->fh).ok());
+    auto p = sync::publish(fs1->replica());
+    REQUIRE(p.ok());
+    CHECK(p->objects == 1);
+    CHECK(storage->list("journal")->size() == 1);  // the segment is in memory, not on disk
+
+    auto fs2 = open_fs(s2.str());
+    check_same_tree(snapshot_tree(*fs1), snapshot_tree(*fs2));
+    auto l = fs2->lookup(kRootIno, "big");
+    REQUIRE(l.ok());
+    Bytes back(data.size());
+    auto r = fs2->read(l->ino, 0, 0, back.size(), back.data());
+    REQUIRE(r.ok());
+    CHECK(*r == data.size());
+    CHECK(back == data);
+    auto report = sync::fsck(**vault, u->header, u->master);
+    REQUIRE(report.ok());
+    CHECK(report->clean());
 }

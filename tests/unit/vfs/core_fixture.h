@@ -16,10 +16,12 @@
 #include <vector>
 
 #include "coffer/store/vault.h"
+#include "coffer/store/vault_dir.h"
 #include "coffer/sync/sync.h"
 #include "vfs/core.h"
 #include "coffer/vfs/filesystem.h"
 #include "coffer/vfs/replica.h"
+#include "../store/fault_backend.h"
 #include "../test_support.h"
 
 namespace coffer::testing {
@@ -32,10 +34,13 @@ Code code_of(const R& r) {
 
 inline Bytes bytes_of(std::string_view s) { return Bytes(s.begin(), s.end()); }
 
-// A vault created with fast password parameters and unlocked.
+// A vault created with fast password parameters and unlocked. Its folder is
+// reached through a FaultBackend, which passes everything through until a
+// test arms it (faults).
 struct VaultEnv {
     TempDir vault_dir;
     std::unique_ptr<store::Vault> vault;
+    FaultBackend* faults = nullptr;  // owned by vault
     format::Header header;
     crypto::SecretBytes master;
 
@@ -47,7 +52,11 @@ struct VaultEnv {
         auto pw = crypto::SecretBytes::from(as_bytes("test password"));
         auto rk = store::Vault::create(vault_dir.str(), pw, o);
         REQUIRE_MESSAGE(rk.ok(), (rk.ok() ? "" : rk.error().message()));
-        auto v = store::Vault::open(vault_dir.str());
+        auto dir = store::VaultDir::open(vault_dir.str());
+        REQUIRE(dir.ok());
+        auto backend = std::make_unique<FaultBackend>(std::move(dir).value());
+        faults = backend.get();
+        auto v = store::Vault::open(std::move(backend));
         REQUIRE(v.ok());
         vault = std::move(v).value();
         store::Credentials c;

@@ -1,5 +1,6 @@
-// The power-cut simulator: io::Hooks, a SQLite VFS shim and a renameat2
-// interposer feeding one record of what is not durable yet. See fault_fs.h.
+// The power-cut simulator: io::Hooks and a SQLite VFS shim feeding one
+// record of what is not durable yet, and attached vault backends sharing its
+// power switch. See fault_fs.h.
 #include "fault_fs.h"
 
 #include <fcntl.h>
@@ -405,11 +406,17 @@ bool FaultFs::delete_through(const std::string& path, const std::function<void()
     return true;
 }
 
-bool FaultFs::rename_through(const std::function<void()>& real) {
+void FaultFs::attach(FaultBackend& vault) {
+    {
+        std::lock_guard lk(mu_);
+        vaults_.push_back(&vault);
+    }
+    vault.attach_power([this] { return step(); });
+}
+
+bool FaultFs::step() {
     std::lock_guard lk(mu_);
-    if (!step_locked()) return false;
-    real();
-    return true;
+    return step_locked();
 }
 
 void FaultFs::opened(const std::string& path, bool created, bool main_db) {
@@ -419,6 +426,12 @@ void FaultFs::opened(const std::string& path, bool created, bool main_db) {
 }
 
 FaultFs::CrashStats FaultFs::crash(std::optional<uint64_t> keep_seed) {
+    std::vector<FaultBackend*> vaults;
+    {
+        std::lock_guard lk(mu_);
+        vaults = vaults_;
+    }
+    for (FaultBackend* v : vaults) v->crash();
     std::lock_guard lk(mu_);
     CrashStats stats;
     std::mt19937_64 rng(keep_seed.value_or(0));
@@ -466,34 +479,10 @@ FaultFs::CrashStats FaultFs::crash(std::optional<uint64_t> keep_seed) {
 
 }  // namespace coffer::testing
 
-// ---------------------------------------------------------------- renameat2
-// The vault's write_new renames a complete tmp file into place; interposing
-// the call (the executable's definition wins over libc's) gives publish a
-// kill point between its object writes and its segment write.
-extern "C" int renameat2(int olddirfd, const char* oldpath, int newdirfd, const char* newpath,
-                         unsigned int flags) noexcept {
-    auto real = [&] {
-        return static_cast<int>(::syscall(SYS_renameat2, olddirfd, oldpath, newdirfd, newpath, flags));
-    };
-    coffer::testing::FaultFs* fs = coffer::testing::g_fs.load();
-    if (!fs) return real();
-    int r = -1, err = 0;
-    bool ok = fs->rename_through([&] {
-        r = real();
-        err = errno;
-    });
-    if (!ok) {
-        errno = EIO;
-        return -1;
-    }
-    errno = err;
-    return r;
-}
-
 // While the layer is installed the real disk is never flushed: durability is
-// what the layer records (vault files count as durable once renamed), and
-// the flushes of the test's temporary folders only cost time. Interposed
-// like renameat2; the static hooks above call the real calls by syscall.
+// what the layer (and an attached FaultBackend) records, and the flushes of
+// the test's temporary folders only cost time. The executable's definitions
+// win over libc's; the static hooks above call the real calls by syscall.
 namespace {
 int flush_skipped(int fd) {
     if (::fcntl(fd, F_GETFD) < 0) return -1;  // EBADF as the real call

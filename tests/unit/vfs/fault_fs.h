@@ -25,20 +25,22 @@
 // matter.
 //
 // cut_power() / cut_power_after(n) freeze the disk: from then on every
-// mutating call (write, truncate, sync, delete through SQLite, and a rename
-// into the vault — see below) fails with EIO and changes nothing, as if the
-// machine had lost power at that instant while the process ran on. Counting
-// mutating calls gives kill points inside any operation, e.g. publish.
+// mutating call (write, truncate, sync, delete through SQLite, and every
+// mutating call of an attached vault backend — see below) fails with EIO
+// and changes nothing, as if the machine had lost power at that instant
+// while the process ran on. Counting mutating calls gives kill points
+// inside any operation, e.g. publish.
 //
-// Vault files are written by store::VaultDir (tmp file, fsync, rename), not
-// through these hooks; they are durable when renamed. The one kill point
-// this layer adds there is the rename: the test binary interposes
-// renameat2(2), and while this layer is installed a rename counts as a
-// mutating call (and fails once the power is cut).
+// The vault is not written through these hooks but through a
+// store::Backend. attach() puts a FaultBackend (tests/unit/store) under the
+// same power: each of its mutating calls (write_new, replace, remove,
+// sync_dir) is one step of this layer's count, and crash() also drops the
+// vault files that were not durable yet (FaultBackend::crash()).
 //
-// While installed, fsync(2) and fdatasync(2) are interposed too and flush
-// nothing: the layer's record is the durability that counts, and real
-// flushes of the test's temporary folders would only cost time.
+// While installed, fsync(2) and fdatasync(2) are interposed and flush
+// nothing: the layer's record is the durability that counts (the vault's
+// is the FaultBackend's), and real flushes of the test's temporary folders
+// would only cost time.
 //
 // One instance at a time; install()/uninstall() are not thread-safe, the
 // hooks are.
@@ -54,6 +56,7 @@
 #include <vector>
 
 #include "coffer/util/bytes.h"
+#include "../store/fault_backend.h"
 
 namespace coffer::testing {
 
@@ -73,8 +76,15 @@ public:
     // The next n mutating calls succeed, the one after cuts the power (and fails).
     void cut_power_after(uint64_t n);
     bool power_is_cut() const;
-    // Mutating calls seen (tracked files and vault renames), for sizing kill points.
+    // Mutating calls seen (tracked files and attached vault backends), for
+    // sizing kill points.
     uint64_t mutating_calls() const;
+    // Puts the vault backend under this power switch for good: it must not
+    // write after this layer is gone, and must live as long as crash() may
+    // be called.
+    void attach(FaultBackend& vault);
+    // One mutating call of an attached backend: false once the power is cut.
+    bool step();
 
     struct CrashStats {
         uint64_t files = 0;    // files with something not durable
@@ -83,7 +93,7 @@ public:
     };
     // The power cut as the next boot sees it (see above). keep_seed: each
     // non-durable write is kept with probability 1/2 (seeded); nullopt: none
-    // is. Restores power and forgets everything: the files on disk are the
+    // is. Attached vault backends lose what they had not made durable. Restores power and forgets everything: the files on disk are the
     // new durable state.
     CrashStats crash(std::optional<uint64_t> keep_seed = std::nullopt);
 
@@ -103,7 +113,6 @@ public:
     bool truncate_through(const std::string& path, uint64_t size, const std::function<void()>& real);
     bool sync_through(const std::string& path);  // marks durable; no real sync is needed
     bool delete_through(const std::string& path, const std::function<void()>& real);
-    bool rename_through(const std::function<void()>& real);  // a vault rename
     // A file opened by SQLite: created (so its durable state is empty) and
     // whether it is a main database (whose -shm goes at the crash).
     void opened(const std::string& path, bool created, bool main_db);
@@ -116,6 +125,7 @@ private:
     mutable std::mutex mu_;
     std::map<std::string, std::vector<Change>> pending_;
     std::set<std::string> databases_;
+    std::vector<FaultBackend*> vaults_;
     uint64_t calls_ = 0;
     std::optional<uint64_t> cut_at_;  // calls_ value at which the power goes
     bool cut_ = false;

@@ -8,7 +8,9 @@
 // checking each time that the reopened tree is one the user could have seen
 // since the last fsync (see Model), that every name reads back, and that
 // publish, fsck and a new device then agree.
-// "publish": a power cut at every mutating call of one publish.
+// "publish": a power cut at every mutating call of one publish, local
+// (staging log, SQLite) and in the vault (each object and the segment: the
+// vault sits behind a FaultBackend on the fault layer's power switch).
 // "new device": a power cut at every mutating call of a first open.
 // "failed batch commit": what fsyncdir / flush_all say after one.
 //
@@ -42,6 +44,7 @@
 #include "coffer/format/segment.h"
 #include "coffer/index/index.h"
 #include "coffer/store/vault.h"
+#include "coffer/store/vault_dir.h"
 #include "coffer/sync/sync.h"
 #include "coffer/util/log.h"
 #include "vfs/core.h"
@@ -60,6 +63,21 @@ uint64_t env_u64(const char* name, uint64_t dflt) {
 }
 
 crypto::SecretBytes secret(std::string_view s) { return crypto::SecretBytes::from(as_bytes(s)); }
+
+constexpr uint64_t kAnyFile = uint64_t{1} << 30;  // the cap of a whole-file read, above any vault file here
+
+// The vault folder behind a FaultBackend on the fault layer's power switch:
+// each vault write is a kill point of the same count as the local state's
+// I/O, and a crash drops the vault files that were not durable. Creates the
+// vault first if `create` is given.
+Result<std::unique_ptr<store::Vault>> vault_under(testing::FaultFs& fault, const std::string& path,
+                                                  const store::CreateOptions* create) {
+    COFFER_ASSIGN(std::unique_ptr<store::VaultDir> dir, store::VaultDir::open(path));
+    auto backend = std::make_unique<testing::FaultBackend>(std::move(dir));
+    fault.attach(*backend);
+    if (create) COFFER_TRY(store::Vault::create(*backend, secret("pw"), *create));
+    return store::Vault::open(std::move(backend));
+}
 
 // Thousands of reopen messages ("applied N journal segments") hide the report.
 struct QuietLog {
@@ -208,28 +226,28 @@ std::string check_vault_files(store::Vault& vault, const store::Unlocked& u) {
     const crypto::SecretBytes journal_key = crypto::derive(u.master, crypto::Subkey::journal);
     const crypto::SecretBytes object_key = crypto::derive(u.master, crypto::Subkey::object_header);
     const format::Header& h = u.header;
-    auto prefixes = vault.dir().list("objects");
+    auto prefixes = vault.backend().list("objects");
     if (!prefixes.ok()) return "list objects: " + prefixes.error().message();
     for (const auto& p : *prefixes) {
-        auto names = vault.dir().list("objects/" + p);
+        auto names = vault.backend().list("objects/" + p);
         if (!names.ok()) return "list objects/" + p;
         for (const auto& n : *names) {
             auto id = Id128::from_hex(n);
             if (!id.ok()) return "stray file objects/" + p + "/" + n;
-            auto bytes = vault.dir().read("objects/" + p + "/" + n);
+            auto bytes = vault.backend().read("objects/" + p + "/" + n, kAnyFile);
             if (!bytes.ok()) return "read objects/" + p + "/" + n;
             auto info = format::check_object_header(*bytes, *id, h.version, object_key, h.key_epoch);
             if (!info.ok() || (info->length && *info->length != bytes->size()))
                 return "half-written object objects/" + p + "/" + n;
         }
     }
-    auto devs = vault.dir().list("journal");
+    auto devs = vault.backend().list("journal");
     if (!devs.ok()) return "list journal";
     for (const auto& d : *devs) {
-        auto segs = vault.dir().list("journal/" + d);
+        auto segs = vault.backend().list("journal/" + d);
         if (!segs.ok()) return "list journal/" + d;
         for (const auto& s : *segs) {
-            auto bytes = vault.dir().read("journal/" + d + "/" + s);
+            auto bytes = vault.backend().read("journal/" + d + "/" + s, kAnyFile);
             if (!bytes.ok() || !format::decode_segment(journal_key, *bytes).ok())
                 return "half-written segment journal/" + d + "/" + s;
         }
@@ -266,10 +284,8 @@ public:
         co.pw_params = crypto::insecure_test_params();
         co.block_size = 4096;
         co.extent_size = 64 * 1024;  // small extents: files span several
-        auto created = store::Vault::create(vault_path_, secret("pw"), co);
-        if (!created.ok()) return "vault create: " + created.error().message();
-        auto v = store::Vault::open(vault_path_);
-        if (!v.ok()) return "vault open: " + v.error().message();
+        auto v = vault_under(fault, vault_path_, &co);
+        if (!v.ok()) return "vault create: " + v.error().message();
         vault_ = std::move(*v);
         store::Credentials cr;
         cr.password = secret("pw");
@@ -687,9 +703,8 @@ std::string publish_killed_at(std::optional<uint64_t> kill_after, std::optional<
     fs::create_directories(vault_path);
     store::CreateOptions co;
     co.pw_params = crypto::insecure_test_params();
-    if (!store::Vault::create(vault_path, secret("pw"), co).ok()) return "vault create";
-    auto vr = store::Vault::open(vault_path);
-    if (!vr.ok()) return "vault open";
+    auto vr = vault_under(fault, vault_path, &co);
+    if (!vr.ok()) return "vault create: " + vr.error().message();
     std::unique_ptr<store::Vault> vault = std::move(*vr);
     store::Credentials cr;
     cr.password = secret("pw");
@@ -778,7 +793,7 @@ std::string publish_killed_at(std::optional<uint64_t> kill_after, std::optional<
         std::copy((*d)->begin(), (*d)->end(), device.b.begin());
     }
     out.intent = intent.has_value();
-    out.segment_missing = intent && !vault->dir().exists(format::segment_path(device, intent->first));
+    out.segment_missing = intent && !vault->backend().exists(format::segment_path(device, intent->first));
 
     c = open_core();
     if (!c.ok()) return "reopen after the crash: " + c.error().message();
@@ -790,7 +805,7 @@ std::string publish_killed_at(std::optional<uint64_t> kill_after, std::optional<
     auto again = sync::publish(*core);
     if (!again.ok()) return "publish after the crash: " + again.error().message();
     if (intent) {
-        auto there = vault->dir().read(format::segment_path(device, intent->first));
+        auto there = vault->backend().read(format::segment_path(device, intent->first), store::kMaxSegmentFile);
         if (!there.ok()) return "the segment of the recorded intent was not written: " + there.error().message();
         if (*there != intent->second) return "the segment written differs from the recorded intent";
     }
@@ -858,9 +873,8 @@ std::string first_open_killed_at(bool published, std::optional<uint64_t> kill_af
     fs::create_directories(vault_path);
     store::CreateOptions co;
     co.pw_params = crypto::insecure_test_params();
-    if (!store::Vault::create(vault_path, secret("pw"), co).ok()) return "vault create";
-    auto vr = store::Vault::open(vault_path);
-    if (!vr.ok()) return "vault open";
+    auto vr = vault_under(fault, vault_path, &co);
+    if (!vr.ok()) return "vault create: " + vr.error().message();
     std::unique_ptr<store::Vault> vault = std::move(*vr);
     store::Credentials cr;
     cr.password = secret("pw");
@@ -967,13 +981,13 @@ TEST_CASE("crash: fsyncdir and flush_all after a failed batch commit do not repo
         store::CreateOptions co;
         co.pw_params = crypto::insecure_test_params();
         REQUIRE(store::Vault::create(vault_path, secret("pw"), co).ok());
-        auto vault = store::Vault::open(vault_path);
+        testing::FaultFs fault(state);
+        auto vault = vault_under(fault, vault_path, nullptr);
         REQUIRE(vault.ok());
         store::Credentials cr;
         cr.password = secret("pw");
         auto u = (*vault)->unlock(cr);
         REQUIRE(u.ok());
-        testing::FaultFs fault(state);
         fault.install();
         vfs::Options opts;
         opts.state_dir = state;
