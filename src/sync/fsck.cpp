@@ -38,7 +38,8 @@ Status regular_files(vfs::Filesystem& fs, std::vector<std::pair<vfs::Ino, std::s
     std::set<vfs::Ino> seen;
     std::vector<std::pair<vfs::Ino, std::string>> dirs{{vfs::kRootIno, ""}};
     while (!dirs.empty()) {
-        auto [dir, path] = std::move(dirs.back());
+        const vfs::Ino dir = dirs.back().first;
+        const std::string path = std::move(dirs.back().second);
         dirs.pop_back();
         COFFER_ASSIGN(uint64_t fh, fs.opendir(dir));
         Status walked = fs.readdir(dir, fh, 0, false, [&](const vfs::DirEntry& e, const vfs::Attr*, uint64_t) {

@@ -73,14 +73,14 @@ Result<Attr> Core::attr_locked(Ino ino) {
 }
 
 Result<Attr> Core::getattr(Ino ino) {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     return attr_locked(ino);
 }
 
 Result<Attr> Core::setattr(Ino ino, const SetAttrReq& req, const Ctx& ctx) {
     ChangeGate::Change change;
     if (req.size) change = gate_.begin_change(ino);
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     OpScope scope(*this);
     COFFER_TRY(scope.begin(OpScope::Space::frees));
     COFFER_ASSIGN(NodeRow n, node_locked(ino));
@@ -156,7 +156,7 @@ Result<Attr> Core::setattr(Ino ino, const SetAttrReq& req, const Ctx& ctx) {
 }
 
 Result<std::string> Core::readlink(Ino ino) {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     COFFER_ASSIGN(NodeRow n, node_locked(ino));
     if (!S_ISLNK(n.mode)) return make_error(Code::invalid, "not a symlink");
     auto t = names_.open_symlink(n.gid, n.link_sealed);
@@ -165,7 +165,7 @@ Result<std::string> Core::readlink(Ino ino) {
 }
 
 Result<StatFs> Core::statfs() {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     struct statvfs sv;
     StatFs s;
     if (::statvfs(opts_.state_dir.c_str(), &sv) == 0) {
@@ -208,7 +208,7 @@ Status check_xattr_name(std::string_view name) {
 }  // namespace
 
 Status Core::setxattr(Ino ino, std::string_view name, ByteSpan value, int flags) {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     COFFER_TRY(check_xattr_name(name));
     if (value.size() > format::kMaxXattrValue) return Error{Code::too_big, E2BIG, "xattr value too large"};
     OpScope scope(*this);
@@ -223,14 +223,14 @@ Status Core::setxattr(Ino ino, std::string_view name, ByteSpan value, int flags)
 }
 
 void Core::mark_xattrs(Ino ino) {
-    std::lock_guard lk(xattr_bits_mu_);
+    MutexLock lk(xattr_bits_mu_);
     const size_t word = static_cast<size_t>(ino / 64);
     if (word >= xattr_bits_.size()) xattr_bits_.resize(std::max(word + 1, xattr_bits_.size() * 2), 0);
     xattr_bits_[word] |= uint64_t{1} << (ino % 64);
 }
 
 bool Core::may_have_xattrs(Ino ino) const {
-    std::lock_guard lk(xattr_bits_mu_);
+    MutexLock lk(xattr_bits_mu_);
     const size_t word = static_cast<size_t>(ino / 64);
     return word < xattr_bits_.size() && (xattr_bits_[word] >> (ino % 64) & 1) != 0;
 }
@@ -240,7 +240,7 @@ bool Core::may_have_xattrs(Ino ino) const {
 Result<Bytes> Core::getxattr(Ino ino, std::string_view name) {
     if (unsupported_xattr(name)) return Error{Code::invalid, EOPNOTSUPP, "xattr not supported"};
     if (!may_have_xattrs(ino)) return make_error(Code::no_data, "no such xattr");
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     COFFER_ASSIGN(NodeRow n, node_locked(ino));
     COFFER_ASSIGN(auto x, ix_->xattr(ino, names_.tag(n.gid, name)));
     if (!x) return make_error(Code::no_data, "no such xattr");
@@ -250,7 +250,7 @@ Result<Bytes> Core::getxattr(Ino ino, std::string_view name) {
 }
 
 Result<std::vector<std::string>> Core::listxattr(Ino ino) {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     COFFER_ASSIGN(NodeRow n, node_locked(ino));
     COFFER_ASSIGN(auto rows, ix_->xattrs(ino));
     std::vector<std::string> names;
@@ -263,7 +263,7 @@ Result<std::vector<std::string>> Core::listxattr(Ino ino) {
 }
 
 Status Core::removexattr(Ino ino, std::string_view name) {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     COFFER_TRY(check_xattr_name(name));
     OpScope scope(*this);
     COFFER_TRY(scope.begin(OpScope::Space::frees));

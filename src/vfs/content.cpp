@@ -25,25 +25,6 @@ uint8_t* scratch(size_t n, int slot) {
 }
 }  // namespace
 
-namespace {
-Status pread_full(int fd, uint8_t* buf, size_t len, uint64_t off, bool& short_read) {
-    size_t done = 0;
-    short_read = false;
-    while (done < len) {
-        ssize_t n = ::pread(fd, buf + done, len - done, static_cast<off_t>(off + done));
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return sys_error(errno, "read");
-        }
-        if (n == 0) {
-            short_read = true;
-            return {};
-        }
-        done += static_cast<size_t>(n);
-    }
-    return {};
-}
-}  // namespace
 
 Result<std::shared_ptr<const crypto::SecretBytes>> Core::file_key_locked(const index::NodeRow& n) {
     auto it = keys_.find(n.ino);
@@ -63,51 +44,12 @@ std::shared_ptr<const crypto::SecretBytes> Core::remember_key_locked(Ino ino, cr
     return p;
 }
 
-size_t Core::open_object_budget() {
-    struct rlimit r{};
-    if (::getrlimit(RLIMIT_NOFILE, &r) != 0 || r.rlim_cur == RLIM_INFINITY) return 512;
-    constexpr rlim_t kReserve = 256;
-    rlim_t spare = r.rlim_cur > kReserve + 32 ? (r.rlim_cur - kReserve) / 2 : 16;
-    return static_cast<size_t>(std::min<rlim_t>(spare, 512));
-}
-
-Result<std::shared_ptr<SourceFile>> Core::object_fd(const Id128& id) {
-    std::string rel = format::object_path(id);
-    {
-        std::lock_guard lk(obj_mu_);
-        auto it = objects_.find(rel);
-        if (it != objects_.end()) return it->second;
-    }
-    COFFER_ASSIGN(std::shared_ptr<SourceFile> fd, vault_.backend().open_read(rel));
-    const size_t want = format::object_header_size(format::object_version_for(header_.version));
-    uint8_t head[format::kObjectHeaderMax];
-    bool short_read = false;
-    COFFER_TRY(pread_full(fd->get(), head, want, 0, short_read));
-    if (short_read) return make_error(Code::corrupt, "object " + id.hex() + " is truncated");
-    COFFER_ASSIGN(auto info, format::check_object_header(ByteSpan(head, want), id, header_.version, object_key_,
-                                                         header_.key_epoch));
-    if (info.length) {
-        // The authenticated length: bytes cut off or appended are tampering
-        // even where no chunk a file reads is touched.
-        struct stat st {};
-        if (::fstat(fd->get(), &st) != 0) return sys_error(errno, "stat object " + id.hex());
-        if (static_cast<uint64_t>(st.st_size) != *info.length)
-            return make_error(Code::corrupt, "object " + id.hex() + " is " + std::to_string(st.st_size) +
-                                                 " bytes, its header says " + std::to_string(*info.length));
-    }
-    auto p = std::move(fd);
-    std::lock_guard lk(obj_mu_);
-    if (objects_.size() >= max_open_objects_) objects_.clear();  // bounded; objects are immutable
-    objects_[rel] = p;
-    return p;
-}
-
 Status Core::read_extent(const crypto::SecretBytes& key, uint32_t key_epoch, const format::ExtentRef& e,
                          uint64_t from, uint64_t to, uint8_t* out, const std::function<std::string()>& what) {
     const uint64_t B = header_.block_size;
     const uint64_t base = e.index * header_.extent_size;
     const uint64_t nblocks = (e.plain_len + B - 1) / B;
-    auto fd = object_fd(e.object);
+    auto fd = objects_.open(e.object);
     if (!fd.ok()) {
         const Error& err = fd.error();
         if (err.code == Code::pending)

@@ -55,16 +55,17 @@ Core::Core(store::Vault& vault, format::Header header, crypto::SecretBytes maste
       local_key_(crypto::derive(master, crypto::Subkey::local_state)),
       journal_key_(crypto::derive(master, crypto::Subkey::journal)),
       object_key_(crypto::derive(master, crypto::Subkey::object_header)),
-      log_(opts_.state_dir + "/staging") {}
+      log_(opts_.state_dir + "/staging"),
+      objects_(vault_.backend(), header_, object_key_) {}
 
 Core::~Core() {
     {
-        std::lock_guard lk(commit_mu_);
+        MutexLock lk(commit_mu_);
         stop_ = true;
     }
     commit_cv_.notify_all();
     if (committer_.joinable()) committer_.join();
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     if (!ix_) return;  // start() failed before opening the index
     if (abandoned_) {
         ix_->rollback_batch();
@@ -85,7 +86,7 @@ Status Core::start() {
         return make_error(Code::busy, "the local state " + dir + " is in use by another coffer process (already mounted?)");
 
     COFFER_ASSIGN(ix_, index::Index::open(dir + "/index.db"));
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     format::VaultId vid = header_.vault_id;
     COFFER_ASSIGN(auto stored_vid, ix_->meta("vault_id"));
     if (!stored_vid) {
@@ -148,6 +149,7 @@ Status Core::rotate_log() {
 
 void Core::drop_unused_logs() {
     log_.drop_unused([this](uint64_t log) {
+        mu_.assert_held();  // called back under it
         auto used = ix_->log_in_use(log);
         return !used.ok() || *used;  // kept when in doubt
     });
@@ -226,15 +228,15 @@ Status Core::commit_locked(bool durable) {
 }
 
 void Core::committer_loop() {
-    std::unique_lock lk(commit_mu_);
+    MutexLock lk(commit_mu_);
     bool wrote_before = false;
     while (!stop_) {
-        commit_cv_.wait_for(lk, kCommitInterval);
+        lk.wait_for(commit_cv_, kCommitInterval);
         if (stop_) break;
         lk.unlock();
         bool wrote;
         {
-            std::lock_guard g(mu_);
+            MutexLock g(mu_);
             wrote = ix_->in_batch();
         }
         if (wrote_before && !wrote) {
@@ -246,7 +248,7 @@ void Core::committer_loop() {
         // Most of the log reaches the disk here, outside the lock.
         (void)log_.datasync();
         {
-            std::lock_guard g(mu_);
+            MutexLock g(mu_);
             if (ix_->in_batch()) {
                 (void)ix_->set_meta_int("hlc", static_cast<int64_t>(clock_.last()));
                 // A failure that loses the batch is recorded by commit_locked
@@ -262,17 +264,17 @@ void Core::committer_loop() {
 
 void Core::abandon_for_tests() {
     {
-        std::lock_guard lk(commit_mu_);
+        MutexLock lk(commit_mu_);
         stop_ = true;
     }
     commit_cv_.notify_all();
     if (committer_.joinable()) committer_.join();
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     abandoned_ = true;
 }
 
 Status Core::flush_all() {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     if (ix_->in_batch()) (void)ix_->set_meta_int("hlc", static_cast<int64_t>(clock_.last()));
     return commit_locked(true);
 }
@@ -339,7 +341,7 @@ void Core::maybe_delete(Ino ino) {
 }
 
 std::string Core::describe(Ino ino) {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     return path_of(ino);
 }
 

@@ -17,11 +17,13 @@
 #include "coffer/index/index.h"
 #include "coffer/store/vault.h"
 #include "coffer/util/fd.h"
+#include "coffer/util/mutex.h"
 #include "coffer/util/source_file.h"
 #include "coffer/vfs/filesystem.h"
 #include "coffer/vfs/replica.h"
 #include "change_gate.h"
 #include "clock.h"
+#include "object_cache.h"
 #include "sealing.h"
 #include "staging_log.h"
 
@@ -95,7 +97,7 @@ public:
     void abandon_for_tests();
 
     // Applies one journal operation to the index (local and replayed ops alike).
-    Status apply_op(const format::Op& op);
+    Status apply_op(const format::Op& op) REQUIRES(mu_);
 
 private:
     struct Handle {
@@ -106,7 +108,7 @@ private:
     // an operation that fails half-way leaves nothing behind.
     class OpScope {
     public:
-        explicit OpScope(Core& c) : c_(c), sp_(*c.ix_) {}
+        explicit OpScope(Core& c) REQUIRES(c.mu_) : c_(c), sp_(*c.ix_) {}
         OpScope(const OpScope&) = delete;
         OpScope& operator=(const OpScope&) = delete;
         ~OpScope();
@@ -114,8 +116,11 @@ private:
         // reserve kept free on the local disk; others must leave it, so that
         // the index can always commit what was acknowledged.
         enum class Space { consumes, frees };
-        Status begin(Space space = Space::consumes, uint64_t need = 0);
-        Status commit();
+        // Made under c.mu_ (checked where it is constructed) and never
+        // outliving that lock's scope, which the analysis cannot follow
+        // through c_: these two are not checked.
+        Status begin(Space space = Space::consumes, uint64_t need = 0) NO_THREAD_SAFETY_ANALYSIS;
+        Status commit() NO_THREAD_SAFETY_ANALYSIS;
 
     private:
         Core& c_;
@@ -123,48 +128,48 @@ private:
     };
 
     // Path of a node for messages ("docs/a.txt"), best effort. Takes the lock.
-    std::string describe(Ino ino);
+    std::string describe(Ino ino) EXCLUDES(mu_);
     // locked helpers (mu_ held)
-    std::string path_of(Ino ino);
-    Result<index::NodeRow> node_locked(Ino ino);
-    Result<Attr> attr_locked(Ino ino);
-    Attr attr_of(const index::NodeRow& n);
-    Status record(format::Op op);  // apply + remember as pending
+    std::string path_of(Ino ino) REQUIRES(mu_);
+    Result<index::NodeRow> node_locked(Ino ino) REQUIRES(mu_);
+    Result<Attr> attr_locked(Ino ino) REQUIRES(mu_);
+    Attr attr_of(const index::NodeRow& n) REQUIRES(mu_);
+    Status record(format::Op op) REQUIRES(mu_);  // apply + remember as pending
     // Folds a setattr into the newest pending op when that is a setattr of
     // the same node not yet taken by a cut; false if it cannot.
-    Result<bool> merge_setattr_locked(format::Hlc hlc, const format::OpSetAttr& op);
+    Result<bool> merge_setattr_locked(format::Hlc hlc, const format::OpSetAttr& op) REQUIRES(mu_);
     // A pending op as recorded: its encoding, sealed with the local key
     // (`plain` is the caller's buffer, reused across calls).
     Result<format::Op> open_pending(ByteSpan sealed, Bytes& plain) const;
-    bool about_a_removed_node(const format::Op& op);
-    Status ensure_tx();
-    Status commit_locked(bool durable);
-    void maybe_delete(Ino ino);
+    bool about_a_removed_node(const format::Op& op) REQUIRES(mu_);
+    Status ensure_tx() REQUIRES(mu_);
+    Status commit_locked(bool durable) REQUIRES(mu_);
+    void maybe_delete(Ino ino) REQUIRES(mu_);
     Result<Attr> make_node(Ino parent, std::string_view name, uint32_t mode, uint64_t rdev,
-                           std::string_view target, const Ctx& ctx);
-    Result<std::pair<Ino, index::NodeRow>> entry_locked(Ino parent, std::string_view name);
+                           std::string_view target, const Ctx& ctx) REQUIRES(mu_);
+    Result<std::pair<Ino, index::NodeRow>> entry_locked(Ino parent, std::string_view name) REQUIRES(mu_);
     Status check_writable() const;
-    Status check_space(uint64_t need);
-    Status truncate_locked(index::NodeRow& n, uint64_t size);
+    Status check_space(uint64_t need) REQUIRES(mu_);
+    Status truncate_locked(index::NodeRow& n, uint64_t size) REQUIRES(mu_);
     // The mtime and ctime a content change gives n: now, or n's own when
     // the kernel owns them (set_kernel_owns_file_times).
     std::pair<int64_t, int64_t> content_times(const index::NodeRow& n) const;
-    Result<std::shared_ptr<const crypto::SecretBytes>> file_key_locked(const index::NodeRow& n);
-    std::shared_ptr<const crypto::SecretBytes> remember_key_locked(Ino ino, crypto::SecretBytes key);
-    Status rotate_log();
-    void drop_unused_logs();
-    Status replay_vault();
-    Status check_heads();
-    Status apply_segment(const format::Segment& seg, ByteSpan bytes);
-    void committer_loop();
+    Result<std::shared_ptr<const crypto::SecretBytes>> file_key_locked(const index::NodeRow& n) REQUIRES(mu_);
+    std::shared_ptr<const crypto::SecretBytes> remember_key_locked(Ino ino, crypto::SecretBytes key) REQUIRES(mu_);
+    Status rotate_log() REQUIRES(mu_);
+    void drop_unused_logs() REQUIRES(mu_);
+    Status replay_vault() REQUIRES(mu_);
+    Status check_heads() REQUIRES(mu_);
+    Status apply_segment(const format::Segment& seg, ByteSpan bytes) REQUIRES(mu_);
+    void committer_loop() EXCLUDES(mu_, commit_mu_);
 
     // content (content.cpp): assemble plaintext from staging and extents
-    Result<ReadPlan> plan_locked(const index::NodeRow& n, uint64_t off, uint64_t end, bool with_key = true);
+    Result<ReadPlan> plan_locked(const index::NodeRow& n, uint64_t off, uint64_t end, bool with_key = true)
+        REQUIRES(mu_);
     Status read_plan(const ReadPlan& plan, uint64_t off, uint64_t len, uint8_t* out,
                      const std::function<std::string()>& what);
     Status read_extent(const crypto::SecretBytes& key, uint32_t key_epoch, const format::ExtentRef& e,
                        uint64_t from, uint64_t to, uint8_t* out, const std::function<std::string()>& what);
-    Result<std::shared_ptr<SourceFile>> object_fd(const Id128& id);
 
     store::Vault& vault_;
     format::Header header_;
@@ -172,56 +177,55 @@ private:
     const MetaSealer names_;
     const crypto::SecretBytes fkey_wrap_, local_key_, journal_key_, object_key_;
 
-    std::mutex mu_;
-    std::unique_ptr<index::Index> ix_;
+    // mu_ guards the tree: the index and every map below it, up to the
+    // staging log (which, like the gate and the object cache after it,
+    // synchronizes itself). Set by start() and read-only after it: device_.
+    Mutex mu_;
+    std::unique_ptr<index::Index> ix_ PT_GUARDED_BY(mu_);
     UniqueFd lock_fd_;
     Id128 device_;
-    HlcClock clock_;
+    HlcClock clock_ GUARDED_BY(mu_);
     // Pending ops up to this seq are never rewritten: a cut has taken them
     // and its publish has not finished (the segment is recorded, and the
     // rows deleted, in one transaction; a failed publish leaves them frozen).
     // merge_setattr_locked only touches newer ones.
-    int64_t frozen_upto_ = 0;
-    Error deferred_error_;
-    bool has_deferred_error_ = false;
+    int64_t frozen_upto_ GUARDED_BY(mu_) = 0;
+    Error deferred_error_ GUARDED_BY(mu_);
+    bool has_deferred_error_ GUARDED_BY(mu_) = false;
     std::atomic<bool> kernel_times_{false};  // set_kernel_owns_file_times
     ChangeGate gate_;  // kernel cache fills against content changes
-    std::unordered_map<Ino, uint64_t> lookups_;
-    std::unordered_map<Ino, uint32_t> open_count_;
-    std::unordered_map<Ino, uint32_t> writers_;  // handles open for writing, per inode
-    std::unordered_map<uint64_t, Handle> handles_;
-    uint64_t next_fh_ = 1;
-    std::unordered_map<Ino, std::shared_ptr<const crypto::SecretBytes>> keys_;
-    std::vector<std::string> journal_gaps_;
+    std::unordered_map<Ino, uint64_t> lookups_ GUARDED_BY(mu_);
+    std::unordered_map<Ino, uint32_t> open_count_ GUARDED_BY(mu_);
+    std::unordered_map<Ino, uint32_t> writers_ GUARDED_BY(mu_);  // handles open for writing, per inode
+    std::unordered_map<uint64_t, Handle> handles_ GUARDED_BY(mu_);
+    uint64_t next_fh_ GUARDED_BY(mu_) = 1;
+    std::unordered_map<Ino, std::shared_ptr<const crypto::SecretBytes>> keys_ GUARDED_BY(mu_);
+    std::vector<std::string> journal_gaps_ GUARDED_BY(mu_);
     // How often each file was cut shorter: a publish whose cut predates a
     // shrink must not install its extents (they hold bytes the shrink removed).
-    std::unordered_map<Ino, uint64_t> shrinks_;
+    std::unordered_map<Ino, uint64_t> shrinks_ GUARDED_BY(mu_);
     StagingLog log_;
 
-    std::mutex obj_mu_;
-    std::unordered_map<std::string, std::shared_ptr<SourceFile>> objects_;
-    // Each open object may hold two descriptors (SourceFile's direct one):
-    // at most half of what the open-files limit leaves after a reserve for
-    // logs, SQLite and the vault folder, and never more than 512.
-    const size_t max_open_objects_ = open_object_budget();
-    static size_t open_object_budget();
+    ObjectCache objects_;
 
     // One bit per inode number that may have xattrs: set when one is stored,
     // never cleared while mounted (inode numbers are not reused). The kernel
     // asks for security.capability before every write to a file; for a file
     // with no xattrs that is answered from here, without mu_ or the index.
-    void mark_xattrs(Ino ino);
-    bool may_have_xattrs(Ino ino) const;
-    mutable std::mutex xattr_bits_mu_;
-    std::vector<uint64_t> xattr_bits_;
+    void mark_xattrs(Ino ino) EXCLUDES(xattr_bits_mu_);
+    bool may_have_xattrs(Ino ino) const EXCLUDES(xattr_bits_mu_);
+    mutable Mutex xattr_bits_mu_;
+    std::vector<uint64_t> xattr_bits_ GUARDED_BY(xattr_bits_mu_);
 
+    // Serializes publishes (sync holds it from cut to segment); guards no field.
     std::mutex publish_mu_;
-    std::mutex commit_mu_;
+    // The committer thread's stop flag.
+    Mutex commit_mu_;
     std::condition_variable commit_cv_;
-    bool stop_ = false;
-    bool abandoned_ = false;
-    uint64_t free_bytes_ = 0;                       // cached statvfs of the state folder
-    std::chrono::steady_clock::time_point free_checked_{};
+    bool stop_ GUARDED_BY(commit_mu_) = false;
+    bool abandoned_ GUARDED_BY(mu_) = false;
+    uint64_t free_bytes_ GUARDED_BY(mu_) = 0;  // cached statvfs of the state folder
+    std::chrono::steady_clock::time_point free_checked_ GUARDED_BY(mu_){};
     std::thread committer_;
 };
 

@@ -48,7 +48,7 @@ size_t content_op_bound(const NodeCut& n, uint64_t extent_size) {
 }  // namespace
 
 Result<Cut> Core::take_cut() {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     COFFER_TRY(commit_locked(true));
     Cut cut;
     COFFER_ASSIGN(auto dirty, ix_->dirty_nodes());
@@ -94,6 +94,7 @@ Result<Cut> Core::take_cut() {
     int64_t upto = 0;
     Bytes plain;
     COFFER_TRY(ix_->pending_ops(INT64_MAX, [&](int64_t seq, ByteSpan sealed) {
+        mu_.assert_held();  // called back under it
         upto = seq;
         if (!inner.ok()) return;
         auto op = open_pending(sealed, plain);
@@ -126,7 +127,7 @@ Status Core::encode_cut_ops(const Cut& cut, format::SegmentWriter& out) {
     auto skipped = cut.skipped.begin();
     Bytes plain;
     while (after < cut.ops_upto) {
-        std::lock_guard lk(mu_);
+        MutexLock lk(mu_);
         Status inner;
         int64_t last = after;
         COFFER_TRY(ix_->pending_ops_batch(after, cut.ops_upto, kBatch, [&](int64_t seq, ByteSpan sealed) {
@@ -165,7 +166,7 @@ Status Core::read_cut(const NodeCut& n, uint64_t off, uint64_t len, uint8_t* out
 Status Core::complete_cut(const Cut& cut, const CutResult& result) {
     if (result.extents.size() != cut.nodes.size() || result.versions.size() != cut.nodes.size())
         return make_error(Code::internal, "a publish result does not match its cut");
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     COFFER_TRY(commit_locked(true));
     COFFER_TRY(ensure_tx());
     const uint64_t E = header_.extent_size;
@@ -203,14 +204,14 @@ Status Core::complete_cut(const Cut& cut, const CutResult& result) {
 }
 
 Result<std::optional<Intent>> Core::intent() {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     COFFER_ASSIGN(auto i, ix_->intent());
     if (!i) return std::optional<Intent>{};
     return std::optional<Intent>(Intent{i->first, std::move(i->second)});
 }
 
 Status Core::clear_intent(uint64_t seq, size_t segment_bytes) {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     COFFER_ASSIGN(auto i, ix_->intent());
     if (!i || i->first != seq) return make_error(Code::internal, "the publish intent changed while its segment was written");
     COFFER_TRY(ensure_tx());
@@ -224,7 +225,7 @@ Status Core::clear_intent(uint64_t seq, size_t segment_bytes) {
 }
 
 Result<ReplicaStatus> Core::status() {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     ReplicaStatus s;
     COFFER_ASSIGN(s.pending_ops, ix_->pending_count());
     COFFER_ASSIGN(s.staged_bytes, ix_->staged_bytes());

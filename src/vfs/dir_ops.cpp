@@ -31,20 +31,20 @@ Result<std::pair<Ino, NodeRow>> Core::entry_locked(Ino parent, std::string_view 
 }
 
 Result<Attr> Core::lookup(Ino parent, std::string_view name) {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     COFFER_ASSIGN(auto e, entry_locked(parent, name));
     lookups_[e.first] += 1;
     return attr_of(e.second);
 }
 
 Result<Attr> Core::peek(Ino parent, std::string_view name) {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     COFFER_ASSIGN(auto e, entry_locked(parent, name));
     return attr_of(e.second);
 }
 
 void Core::forget(Ino ino, uint64_t nlookup) {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     auto it = lookups_.find(ino);
     if (it == lookups_.end()) return;
     it->second = it->second > nlookup ? it->second - nlookup : 0;
@@ -87,7 +87,7 @@ Result<Attr> Core::make_node(Ino parent, std::string_view name, uint32_t mode, u
 }
 
 Result<Attr> Core::mknod(Ino parent, std::string_view name, uint32_t mode, uint64_t rdev, const Ctx& ctx) {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     uint32_t type = mode & S_IFMT;
     if (type == 0) mode |= S_IFREG;
     else if (type != S_IFREG && type != S_IFIFO && type != S_IFSOCK && type != S_IFCHR && type != S_IFBLK)
@@ -96,18 +96,18 @@ Result<Attr> Core::mknod(Ino parent, std::string_view name, uint32_t mode, uint6
 }
 
 Result<Attr> Core::mkdir(Ino parent, std::string_view name, uint32_t mode, const Ctx& ctx) {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     return make_node(parent, name, S_IFDIR | (mode & 07777), 0, {}, ctx);
 }
 
 Result<Attr> Core::symlink(Ino parent, std::string_view name, std::string_view target, const Ctx& ctx) {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     if (target.empty()) return make_error(Code::not_found, "empty symlink target");
     return make_node(parent, name, S_IFLNK | 0777, 0, target, ctx);
 }
 
 Result<Attr> Core::link(Ino ino, Ino new_parent, std::string_view new_name) {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     COFFER_TRY(check_name(new_name));
     OpScope scope(*this);
     COFFER_TRY(scope.begin());
@@ -128,7 +128,7 @@ Result<Attr> Core::link(Ino ino, Ino new_parent, std::string_view new_name) {
 }
 
 Status Core::unlink(Ino parent, std::string_view name) {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     OpScope scope(*this);
     COFFER_TRY(scope.begin(OpScope::Space::frees));
     COFFER_ASSIGN(auto e, entry_locked(parent, name));
@@ -139,7 +139,7 @@ Status Core::unlink(Ino parent, std::string_view name) {
 }
 
 Status Core::rmdir(Ino parent, std::string_view name) {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     OpScope scope(*this);
     COFFER_TRY(scope.begin(OpScope::Space::frees));
     COFFER_ASSIGN(auto e, entry_locked(parent, name));
@@ -152,7 +152,7 @@ Status Core::rmdir(Ino parent, std::string_view name) {
 }
 
 Status Core::rename(Ino parent, std::string_view name, Ino new_parent, std::string_view new_name, unsigned flags) {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) return make_error(Code::invalid, "unsupported rename flags");
     if ((flags & RENAME_NOREPLACE) && (flags & RENAME_EXCHANGE)) return make_error(Code::invalid, "bad rename flags");
     COFFER_TRY(check_name(new_name));
@@ -190,6 +190,7 @@ Status Core::rename(Ino parent, std::string_view name, Ino new_parent, std::stri
     // too; the journal must never describe a cycle). An exchange moves the
     // target the other way.
     auto into_itself = [&](Ino moved, Ino dest_parent) -> Result<bool> {
+        mu_.assert_held();
         for (Ino cur = dest_parent; cur != kRootIno;) {
             if (cur == moved) return true;
             COFFER_ASSIGN(auto d, ix_->first_dirent_of(cur));
@@ -214,14 +215,14 @@ Status Core::rename(Ino parent, std::string_view name, Ino new_parent, std::stri
 
 // ---------------------------------------------------------------- readdir
 Result<uint64_t> Core::opendir(Ino ino) {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     COFFER_ASSIGN(NodeRow n, node_locked(ino));
     if (!S_ISDIR(n.mode)) return make_error(Code::not_dir, "not a directory");
     return uint64_t{0};
 }
 
 Status Core::readdir(Ino ino, uint64_t fh, uint64_t offset, bool plus, const DirFiller& fill) {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     COFFER_ASSIGN(NodeRow dir, node_locked(ino));
     if (!S_ISDIR(dir.mode)) return make_error(Code::not_dir, "not a directory");
     if (offset == 0) {
@@ -239,6 +240,7 @@ Status Core::readdir(Ino ino, uint64_t fh, uint64_t offset, bool plus, const Dir
     }
     Status inner;
     COFFER_TRY(ix_->list_dirents(ino, static_cast<int64_t>(offset - 2), [&](const index::DirentRow& d) {
+        mu_.assert_held();  // called back under it
         auto name = names_.open_name(dir.gid, d.name_sealed);
         if (!name.ok()) {
             inner = make_error(Code::corrupt, "local index: a name in " + path_of(ino) + " failed authentication");
@@ -259,7 +261,7 @@ Status Core::readdir(Ino ino, uint64_t fh, uint64_t offset, bool plus, const Dir
 Status Core::releasedir(Ino, uint64_t) { return {}; }
 
 Status Core::fsyncdir(Ino, uint64_t) {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     return commit_locked(true);
 }
 

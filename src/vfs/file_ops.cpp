@@ -32,7 +32,7 @@ void count_down(Map& m, Ino ino) {
 Result<uint64_t> Core::open(Ino ino, int flags) {
     ChangeGate::Change change;
     if (writable(flags) || (flags & O_TRUNC)) change = gate_.begin_change(ino);
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     COFFER_ASSIGN(NodeRow n, node_locked(ino));
     if (S_ISDIR(n.mode)) return make_error(Code::is_dir, "is a directory");
     bool writes = (flags & O_ACCMODE) != O_RDONLY;
@@ -54,7 +54,7 @@ Result<Filesystem::Created> Core::create(Ino parent, std::string_view name, uint
                                          const Ctx& ctx) {
     // A new node's number was never used in this session (Index), so no
     // fill can be storing pages under it: no content change to announce.
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     COFFER_ASSIGN(Attr a, make_node(parent, name, S_IFREG | (mode & 07777), 0, {}, ctx));
     uint64_t fh = next_fh_++;
     handles_[fh] = Handle{a.ino, flags};
@@ -69,7 +69,7 @@ bool Core::fill_kernel_cache(Ino ino, uint64_t generation, const std::function<v
     {
         // A writable open of ino waits for this fill, so none appears
         // between this check and the end of the store.
-        std::lock_guard lk(mu_);
+        MutexLock lk(mu_);
         if (writers_.count(ino)) return false;
     }
     store();
@@ -77,7 +77,7 @@ bool Core::fill_kernel_cache(Ino ino, uint64_t generation, const std::function<v
 }
 
 Status Core::flush(Ino, uint64_t) {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     if (has_deferred_error_) {
         has_deferred_error_ = false;
         return deferred_error_;
@@ -86,7 +86,7 @@ Status Core::flush(Ino, uint64_t) {
 }
 
 Status Core::release(Ino ino, uint64_t fh) {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     auto h = handles_.find(fh);
     if (h != handles_.end()) {
         if (writable(h->second.flags)) count_down(writers_, h->second.ino);
@@ -101,7 +101,7 @@ Status Core::release(Ino ino, uint64_t fh) {
 }
 
 Status Core::fsync(Ino, uint64_t, bool) {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     return commit_locked(true);
 }
 
@@ -109,7 +109,7 @@ Result<size_t> Core::read(Ino ino, uint64_t fh, uint64_t off, size_t size, uint8
     ReadPlan plan;
     uint64_t len = 0;
     {
-        std::lock_guard lk(mu_);
+        MutexLock lk(mu_);
         COFFER_ASSIGN(NodeRow n, node_locked(ino));
         if (S_ISDIR(n.mode)) return make_error(Code::is_dir, "is a directory");
         if (off >= n.size || size == 0) return size_t{0};
@@ -126,7 +126,7 @@ Result<size_t> Core::write(Ino ino, uint64_t fh, uint64_t off, ByteSpan data) {
     Id128 gid;
     bool append = false;
     {
-        std::lock_guard lk(mu_);
+        MutexLock lk(mu_);
         COFFER_TRY(check_writable());
         COFFER_ASSIGN(NodeRow n, node_locked(ino));
         if (!S_ISREG(n.mode)) return make_error(Code::invalid, "not a regular file");
@@ -144,7 +144,7 @@ Result<size_t> Core::write(Ino ino, uint64_t fh, uint64_t off, ByteSpan data) {
     ByteSpan sealed(sealed_buf, sealed_len);
 
     auto change = gate_.begin_change(ino);
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     OpScope scope(*this);
     COFFER_TRY(scope.begin(OpScope::Space::consumes, sealed.size()));
     COFFER_ASSIGN(NodeRow n, node_locked(ino));
@@ -191,7 +191,7 @@ Status Core::truncate_locked(NodeRow& n, uint64_t size) {
 
 Status Core::fallocate(Ino ino, uint64_t fh, int mode, uint64_t off, uint64_t len) {
     auto change = gate_.begin_change(ino);
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     OpScope scope(*this);
     COFFER_TRY(scope.begin());
     COFFER_ASSIGN(NodeRow n, node_locked(ino));
@@ -221,7 +221,7 @@ Status Core::fallocate(Ino ino, uint64_t fh, int mode, uint64_t off, uint64_t le
 }
 
 Result<uint64_t> Core::lseek(Ino ino, uint64_t fh, uint64_t off, int whence) {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     COFFER_ASSIGN(NodeRow n, node_locked(ino));
     if (whence != SEEK_DATA && whence != SEEK_HOLE) return make_error(Code::invalid, "unsupported whence");
     if (off >= n.size) return Error{Code::invalid, ENXIO, "past the end"};

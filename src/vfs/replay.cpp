@@ -49,7 +49,7 @@ Status Core::check_heads() {
 }
 
 std::vector<std::string> Core::journal_gaps() {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     return journal_gaps_;
 }
 
@@ -145,7 +145,7 @@ Status Core::apply_segment(const format::Segment& seg, ByteSpan bytes) {
 }
 
 Result<std::vector<Id128>> Core::referenced_objects() {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     return ix_->referenced_objects();
 }
 
