@@ -1,151 +1,18 @@
 // Low-level FUSE trampolines: each turns a request into one vfs call and its
-// result into one reply. Errors become errno here and nowhere else.
-#define FUSE_USE_VERSION 34
-#include <fuse_lowlevel.h>
-
-#include <fcntl.h>
-#include <linux/fs.h>
+// result into one reply (request.h), as libfuse's passthrough_hp does. Errors
+// become errno here (reply_error) and nowhere else. The file operations are
+// in file_ops.cpp.
 #include <sys/statvfs.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <exception>
 #include <memory>
-#include <new>
 #include <string>
 #include <vector>
 
-#include "coffer/util/log.h"
-#include "ops.h"
+#include "request.h"
 
 namespace coffer::fuse {
 namespace {
-
-OpsContext& context(fuse_req_t req) { return *static_cast<OpsContext*>(fuse_req_userdata(req)); }
-vfs::Filesystem& fs_of(fuse_req_t req) { return *context(req).fs; }
-
-vfs::Ctx ctx_of(fuse_req_t req) {
-    const fuse_ctx* c = fuse_req_ctx(req);
-    return vfs::Ctx{c->uid, c->gid, c->umask};
-}
-
-void to_stat(const vfs::Attr& a, struct stat& st) {
-    st = {};
-    st.st_ino = a.ino;
-    st.st_mode = a.mode;
-    st.st_nlink = a.nlink;
-    st.st_uid = a.uid;
-    st.st_gid = a.gid;
-    st.st_rdev = a.rdev;
-    st.st_size = static_cast<off_t>(a.size);
-    st.st_blocks = static_cast<blkcnt_t>(a.blocks);
-    st.st_blksize = 4096;
-    st.st_atim = a.atime;
-    st.st_mtim = a.mtime;
-    st.st_ctim = a.ctime;
-}
-
-fuse_entry_param entry_of(const vfs::Attr& a) {
-    fuse_entry_param e{};
-    e.ino = a.ino;
-    e.generation = 0;
-    to_stat(a, e.attr);
-    e.attr_timeout = kAttrTimeout;
-    e.entry_timeout = kEntryTimeout;
-    return e;
-}
-
-// The one place an Error becomes an errno. Tampering and missing vault files
-// are logged (the vfs message names the file); ordinary errors are not.
-void reply_error(fuse_req_t req, const char* op, const Error& e) {
-    switch (e.code) {
-        case Code::corrupt:
-        case Code::internal:
-        case Code::rolled_back:
-            log::error(std::string(op) + ": " + e.message());
-            break;
-        case Code::pending:
-            log::warn(std::string(op) + ": " + e.message());
-            break;
-        case Code::io:
-            log::warn(std::string(op) + ": " + e.message());
-            break;
-        default:
-            break;
-    }
-    fuse_reply_err(req, e.to_errno());
-}
-
-// Runs `fn`, which replies on success and returns the Error otherwise.
-template <class Fn>
-void guarded(fuse_req_t req, const char* op, Fn&& fn) noexcept {
-    try {
-        Status st = fn();
-        if (!st.ok()) reply_error(req, op, st.error());
-    } catch (const std::bad_alloc&) {
-        fuse_reply_err(req, ENOMEM);
-    } catch (const std::exception& ex) {
-        log::error(std::string(op) + ": unexpected exception: " + ex.what());
-        fuse_reply_err(req, EIO);
-    } catch (...) {
-        log::error(std::string(op) + ": unexpected exception");
-        fuse_reply_err(req, EIO);
-    }
-}
-
-bool refuse_if_read_only(fuse_req_t req) {
-    if (!context(req).read_only) return false;
-    fuse_reply_err(req, EROFS);
-    return true;
-}
-
-// ---- the daemon's permission checks (OpsContext::check_access)
-//
-// Without default_permissions the kernel checks nothing but execute bits of
-// regular files: each operation asks vfs::Permissions what the kernel would
-// have checked.
-
-bool checks(fuse_req_t req) { return context(req).check_access; }
-vfs::Permissions& permissions(fuse_req_t req) { return context(req).permissions; }
-
-vfs::Caller caller_of(fuse_req_t req) {
-    const fuse_ctx* c = fuse_req_ctx(req);
-    vfs::Caller k{c->uid, c->gid, {}};
-    // The supplementary groups, read from /proc by libfuse once, when a
-    // check first needs them.
-    k.in_supplementary = [req, groups = std::shared_ptr<std::vector<gid_t>>()](uint32_t g) mutable {
-        if (!groups) {
-            groups = std::make_shared<std::vector<gid_t>>(32);
-            int n = fuse_req_getgroups(req, static_cast<int>(groups->size()), groups->data());
-            if (n > static_cast<int>(groups->size())) {
-                groups->resize(static_cast<size_t>(n));
-                n = fuse_req_getgroups(req, n, groups->data());
-            }
-            groups->resize(n > 0 ? std::min(static_cast<size_t>(n), groups->size()) : 0);
-        }
-        return std::find(groups->begin(), groups->end(), g) != groups->end();
-    };
-    return k;
-}
-
-// A new node's entry; if the kernel did not take it (interrupted request),
-// give back the lookup count the vfs added.
-void reply_new_entry(fuse_req_t req, const vfs::Attr& a) {
-    fuse_entry_param e = entry_of(a);
-    auto& fs = fs_of(req);  // the reply frees req, whatever it returns
-    if (fuse_reply_entry(req, &e) != 0) fs.forget(a.ino, 1);
-}
-
-// Drops set-user-ID and set-group-ID of a file being written
-// (FUSE_HANDLE_KILLPRIV_V2). A write's reply carries no attributes, so the
-// kernel is told to forget the mode it has cached.
-Status drop_privileges(fuse_req_t req, fuse_ino_t ino) {
-    COFFER_ASSIGN(bool dropped, vfs::drop_privileges(fs_of(req), ino, ctx_of(req)));
-    if (auto* se = context(req).se; dropped && se)
-        (void)fuse_lowlevel_notify_inval_inode(se, ino, -1, 0);  // attributes only
-    return {};
-}
 
 // ---- the operations ----
 
@@ -336,163 +203,6 @@ void op_rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t n
     });
 }
 
-bool opens_for_writing(int flags) { return (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC); }
-
-// With write-back caching the kernel reads pages of files opened write-only
-// (to fill partly written pages) and places O_APPEND writes itself.
-int handle_flags(fuse_req_t req, int flags) {
-    if (!context(req).writeback) return flags;
-    if ((flags & O_ACCMODE) == O_WRONLY) flags = (flags & ~O_ACCMODE) | O_RDWR;
-    return flags & ~O_APPEND;
-}
-
-void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
-    if (opens_for_writing(fi->flags) && refuse_if_read_only(req)) return;
-    guarded(req, "open", [&]() -> Status {
-        if (checks(req)) {
-            // execve opens with the kernel's __FMODE_EXEC flag (0x20, unused
-            // by any O_ flag): the kernel checked only that some execute bit
-            // is set.
-            constexpr int kFmodeExec = 0x20;
-            COFFER_TRY(permissions(req).open(caller_of(req), ino, fi->flags, (fi->flags & kFmodeExec) != 0));
-        }
-        COFFER_ASSIGN(uint64_t fh, fs_of(req).open(ino, handle_flags(req, fi->flags)));
-        // Only this daemon changes file contents while mounted: what the
-        // kernel cached for an earlier open is still right.
-        fi->keep_cache = 1;
-        fi->noflush = 1;  // see op_create
-        fi->fh = fh;
-        auto& fs = fs_of(req);  // the reply frees req, whatever it returns
-        if (fuse_reply_open(req, fi) != 0) (void)fs.release(ino, fh);
-        return {};
-    });
-}
-
-void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi) {
-    if (refuse_if_read_only(req)) return;
-    guarded(req, "create", [&]() -> Status {
-        if (checks(req)) COFFER_TRY(permissions(req).create(caller_of(req), parent));
-        COFFER_ASSIGN(vfs::Filesystem::Created c,
-                      fs_of(req).create(parent, name, mode, handle_flags(req, fi->flags), ctx_of(req)));
-        fi->fh = c.fh;
-        // No FLUSH request on close: it would cost every file a round trip
-        // for nothing but reporting a lost batch, which the next fsync (the
-        // call that promises durability) reports anyway.
-        fi->noflush = 1;
-        fuse_entry_param e = entry_of(c.attr);
-        auto& fs = fs_of(req);  // the reply frees req, whatever it returns
-        if (fuse_reply_create(req, &e, fi) != 0) {
-            (void)fs.release(c.attr.ino, c.fh);
-            fs.forget(c.attr.ino, 1);
-        }
-        return {};
-    });
-}
-
-// A small read is widened to the fill window around it (cache_fill.h): the
-// kernel gets the bytes it asked for, and the rest goes to its page cache.
-void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
-    auto& ctx = context(req);  // the request is gone after the reply: take
-    auto& fs = fs_of(req);     // what the fill needs from it first
-    guarded(req, "read", [&]() -> Status {
-        const uint64_t o = static_cast<uint64_t>(off);
-        const auto w = ctx.fill.widen(o, size);
-        if (!w) {
-            auto buf = std::make_unique_for_overwrite<uint8_t[]>(std::max<size_t>(size, 1));
-            COFFER_ASSIGN(size_t n, fs.read(ino, fi->fh, o, size, buf.get()));
-            fuse_reply_buf(req, reinterpret_cast<const char*>(buf.get()), n);
-            return {};
-        }
-        auto buf = std::make_unique_for_overwrite<uint8_t[]>(w->end - w->begin);
-        auto wide = fs.read(ino, fi->fh, w->begin, w->end - w->begin, buf.get());
-        if (!wide.ok()) {
-            // The window may reach bytes the request does not (another
-            // object, pending or damaged): the request alone decides.
-            COFFER_ASSIGN(size_t n, fs.read(ino, fi->fh, o, size, buf.get()));
-            fuse_reply_buf(req, reinterpret_cast<const char*>(buf.get()), n);
-            return {};
-        }
-        const uint64_t n = *wide;
-        const uint64_t a = std::min<uint64_t>(o - w->begin, n), b = std::min<uint64_t>(o - w->begin + size, n);
-        fuse_reply_buf(req, reinterpret_cast<const char*>(buf.get() + a), b - a);
-        // req is answered: nothing below may reply again (guarded would).
-        if (a != 0 || b != n) ctx.fill.offer(ino, *w, std::move(buf), a, b, n);
-        return {};
-    });
-}
-
-void op_write(fuse_req_t req, fuse_ino_t ino, const char* data, size_t size, off_t off, fuse_file_info* fi) {
-    if (refuse_if_read_only(req)) return;
-    guarded(req, "write", [&]() -> Status {
-        ByteSpan bytes(reinterpret_cast<const uint8_t*>(data), size);
-        // Before the bytes, as Linux does: a failed write has still dropped them.
-        if (context(req).wire.killpriv_v2.load() && wire::kill_suidgid()) COFFER_TRY(drop_privileges(req, ino));
-        COFFER_ASSIGN(size_t n, fs_of(req).write(ino, fi->fh, static_cast<uint64_t>(off), bytes));
-        fuse_reply_write(req, n);
-        return {};
-    });
-}
-
-void op_flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
-    // With the write-back cache the kernel sends FLUSH on every close even
-    // with noflush (after writing the file's pages and times back, which is
-    // all a close needs). ENOSYS makes it stop asking, as noflush does
-    // without that cache: a round trip less per file; a lost batch is still
-    // reported by the next fsync, the call that promises durability, and
-    // coffer keeps no POSIX locks that a flush would have to drop.
-    if (context(req).writeback) {
-        fuse_reply_err(req, ENOSYS);
-        return;
-    }
-    guarded(req, "flush", [&]() -> Status {
-        COFFER_TRY(fs_of(req).flush(ino, fi->fh));
-        fuse_reply_err(req, 0);
-        return {};
-    });
-}
-
-void op_release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
-    guarded(req, "release", [&]() -> Status {
-        COFFER_TRY(fs_of(req).release(ino, fi->fh));
-        fuse_reply_err(req, 0);
-        return {};
-    });
-}
-
-void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi) {
-    guarded(req, "fsync", [&]() -> Status {
-        COFFER_TRY(fs_of(req).fsync(ino, fi->fh, datasync != 0));
-        fuse_reply_err(req, 0);
-        return {};
-    });
-}
-
-void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len, fuse_file_info* fi) {
-    if (refuse_if_read_only(req)) return;
-    guarded(req, "fallocate", [&]() -> Status {
-        COFFER_TRY(fs_of(req).fallocate(ino, fi->fh, mode, static_cast<uint64_t>(off), static_cast<uint64_t>(len)));
-        fuse_reply_err(req, 0);
-        return {};
-    });
-}
-
-void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, fuse_file_info* fi) {
-    // With write-back caching, data may still sit in the kernel's page cache
-    // where the daemon's map of data and holes cannot see it (the kernel does
-    // not write it back before asking). ENOSYS makes the kernel answer
-    // SEEK_DATA/SEEK_HOLE itself from then on, as POSIX allows: the whole
-    // file is data, the only hole is at the end.
-    if (context(req).writeback) {
-        fuse_reply_err(req, ENOSYS);
-        return;
-    }
-    guarded(req, "lseek", [&]() -> Status {
-        COFFER_ASSIGN(uint64_t pos, fs_of(req).lseek(ino, fi->fh, static_cast<uint64_t>(off), whence));
-        fuse_reply_lseek(req, static_cast<off_t>(pos));
-        return {};
-    });
-}
-
 void op_opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     guarded(req, "opendir", [&]() -> Status {
         if (checks(req)) COFFER_TRY(permissions(req).opendir(caller_of(req), ino));
@@ -670,13 +380,6 @@ fuse_lowlevel_ops make_ops() {
     o.symlink = op_symlink;
     o.rename = op_rename;
     o.link = op_link;
-    o.open = op_open;
-    o.create = op_create;
-    o.read = op_read;
-    o.write = op_write;
-    o.flush = op_flush;
-    o.release = op_release;
-    o.fsync = op_fsync;
     o.opendir = op_opendir;
     o.readdir = op_readdir;
     o.readdirplus = op_readdirplus;
@@ -688,8 +391,7 @@ fuse_lowlevel_ops make_ops() {
     o.listxattr = op_listxattr;
     o.removexattr = op_removexattr;
     o.access = op_access;
-    o.fallocate = op_fallocate;
-    o.lseek = op_lseek;
+    add_file_ops(o);
     return o;
 }
 
