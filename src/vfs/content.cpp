@@ -7,6 +7,9 @@
 
 #include <algorithm>
 #include <cstring>
+#include <mutex>
+#include <set>
+#include <utility>
 
 #include "aad.h"
 #include "staging.h"
@@ -19,6 +22,26 @@ namespace coffer::vfs {
 // Frames per share of a parallel seal/open: 128 KiB, so small writes and
 // reads stay on their own thread.
 constexpr size_t kParallelFrames = 8;
+
+namespace {
+// Damage of an object is logged once per block (kWholeObject: the object
+// itself), not at every retry of a reader. Process-wide, as the daemon
+// serves one mount; bounded, so once kMaxReported are remembered the set
+// starts over (and may log one of them again).
+constexpr uint64_t kWholeObject = UINT64_MAX;
+constexpr size_t kMaxReported = 4096;
+std::mutex g_reported_mu;
+std::set<std::pair<Id128, uint64_t>> g_reported;
+
+void log_tampered_once(const Id128& object, uint64_t block, const std::string& message) {
+    {
+        std::lock_guard lk(g_reported_mu);
+        if (g_reported.size() >= kMaxReported) g_reported.clear();
+        if (!g_reported.emplace(object, block).second) return;
+    }
+    log::error(message);
+}
+}  // namespace
 
 namespace staging {
 uint64_t sealed_record_size(uint64_t len) {
@@ -144,7 +167,7 @@ Status Core::read_extent(const crypto::SecretBytes& key, uint32_t key_epoch, con
         if (err.code == Code::pending)
             log::warn("pending: " + what() + " waits for object " + e.object.hex() + " (not synced here yet)");
         else if (err.code == Code::corrupt)
-            log::error("tampered: " + what() + ": object " + e.object.hex() + ": " + err.context);
+            log_tampered_once(e.object, kWholeObject, "tampered: " + what() + ": object " + e.object.hex() + ": " + err.context);
         return std::move(fd).error();
     }
     uint64_t j0 = (from - base) / B, j1 = (to - 1 - base) / B;
@@ -155,7 +178,7 @@ Status Core::read_extent(const crypto::SecretBytes& key, uint32_t key_epoch, con
     COFFER_ASSIGN(ByteSpan got, (*fd)->read(start, stop - start));
     const uint8_t* sealed = got.data();
     if (got.size() < stop - start) {
-        log::error("tampered: " + what() + ": object " + e.object.hex() + " is truncated");
+        log_tampered_once(e.object, kWholeObject, "tampered: " + what() + ": object " + e.object.hex() + " is truncated");
         return make_error(Code::corrupt, "object " + e.object.hex() + " is truncated");
     }
     uint8_t* plain = scratch(B, 0);
@@ -165,8 +188,8 @@ Status Core::read_extent(const crypto::SecretBytes& key, uint32_t key_epoch, con
         ByteSpan blk(sealed + (j - j0) * (B + crypto::kSealOverhead), plen + crypto::kSealOverhead);
         auto st = format::open_block(key, aad, blk, plain);
         if (!st.ok()) {
-            log::error("tampered: " + what() + ": object " + e.object.hex() + " block " + std::to_string(j) +
-                       " failed authentication");
+            log_tampered_once(e.object, j, "tampered: " + what() + ": object " + e.object.hex() + " block " +
+                                               std::to_string(j) + " failed authentication");
             return make_error(Code::corrupt, "tampered: " + what());
         }
         uint64_t bstart = base + j * B;

@@ -186,7 +186,7 @@ private:
     std::string path_of(Ino ino);
     Result<index::NodeRow> node_locked(Ino ino);
     Result<Attr> attr_locked(Ino ino);
-    Attr attr_of(const index::NodeRow& n);
+    Result<Attr> attr_of(const index::NodeRow& n);  // Code::corrupt if its rdev fails authentication
     Bytes tag_for(const Id128& parent, std::string_view name);
     Bytes seal_name(const Id128& parent, std::string_view name);
     Result<std::string> open_name(const Id128& parent, ByteSpan sealed);
