@@ -1,9 +1,9 @@
 #include "request.h"
 
+#include "report_once.h"
+
 #include <algorithm>
 #include <memory>
-#include <mutex>
-#include <set>
 #include <string>
 #include <vector>
 
@@ -37,21 +37,15 @@ fuse_entry_param entry_of(const vfs::Attr& a) {
 
 namespace {
 // Tampering is reported once per operation and message (the message names
-// the file), not at every retry of a reader; bounded, starting over when full.
-bool first_report(const char* op, const std::string& message) {
-    constexpr size_t kMaxReported = 4096;
-    static std::mutex mu;
-    static std::set<std::string> reported;
-    std::lock_guard lk(mu);
-    if (reported.size() >= kMaxReported) reported.clear();
-    return reported.insert(std::string(op) + '\0' + message).second;
-}
+// the file), not at every retry of a reader.
+ReportOnce g_tampering(4096);
 }  // namespace
 
 void reply_error(fuse_req_t req, const char* op, const Error& e) {
     switch (e.code) {
         case Code::corrupt:
-            if (std::string m = e.message(); first_report(op, m)) log::error(std::string(op) + ": " + m);
+            if (std::string m = e.message(); g_tampering.first(std::string(op) + '\0' + m))
+                log::error(std::string(op) + ": " + m);
             break;
         case Code::internal:
         case Code::rolled_back:

@@ -36,8 +36,9 @@ std::set<std::pair<Id128, uint64_t>> g_reported;
 void log_tampered_once(const Id128& object, uint64_t block, const std::string& message) {
     {
         std::lock_guard lk(g_reported_mu);
+        if (g_reported.contains({object, block})) return;
         if (g_reported.size() >= kMaxReported) g_reported.clear();
-        if (!g_reported.emplace(object, block).second) return;
+        g_reported.emplace(object, block);
     }
     log::error(message);
 }
