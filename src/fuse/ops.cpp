@@ -25,7 +25,8 @@ void op_init(void* userdata, fuse_conn_info* conn) {
     // guess who may keep setuid bits; its second version (below) says.
     conn->want &= ~(FUSE_CAP_ATOMIC_O_TRUNC | FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE |
                     FUSE_CAP_SPLICE_MOVE | FUSE_CAP_HANDLE_KILLPRIV | FUSE_CAP_WRITEBACK_CACHE);
-    // Write-back caching (opt-in, -o writeback_cache): writes reach the
+    // Write-back caching (SessionOptions::writeback_cache, on unless
+    // -o no_writeback_cache): writes reach the
     // daemon merged into page runs, and the kernel keeps size, mtime and
     // ctime of open files itself, handing times over with setattr.
     if (ctx.writeback_allowed && !ctx.read_only && (conn->capable & FUSE_CAP_WRITEBACK_CACHE)) {
