@@ -9,7 +9,8 @@
 #include <cstring>
 #include <mutex>
 #include <set>
-#include <utility>
+#include <string>
+#include <tuple>
 
 #include "aad.h"
 #include "staging.h"
@@ -24,21 +25,23 @@ namespace coffer::vfs {
 constexpr size_t kParallelFrames = 8;
 
 namespace {
-// Damage of an object is logged once per block (kWholeObject: the object
-// itself), not at every retry of a reader. Process-wide, as the daemon
-// serves one mount; bounded, so once kMaxReported are remembered the set
-// starts over (and may log one of them again).
+// Damage of an object is logged once per local state (one mount), object
+// and block (kWholeObject: the object itself), not at every retry of a
+// reader. Bounded: once kMaxReported are remembered the set starts over (and
+// may log one of them again).
 constexpr uint64_t kWholeObject = UINT64_MAX;
 constexpr size_t kMaxReported = 4096;
 std::mutex g_reported_mu;
-std::set<std::pair<Id128, uint64_t>> g_reported;
+std::set<std::tuple<std::string, Id128, uint64_t>> g_reported;
 
-void log_tampered_once(const Id128& object, uint64_t block, const std::string& message) {
+void log_tampered_once(const std::string& state_dir, const Id128& object, uint64_t block,
+                       const std::string& message) {
     {
         std::lock_guard lk(g_reported_mu);
-        if (g_reported.contains({object, block})) return;
+        auto key = std::make_tuple(state_dir, object, block);
+        if (g_reported.contains(key)) return;
         if (g_reported.size() >= kMaxReported) g_reported.clear();
-        g_reported.emplace(object, block);
+        g_reported.insert(std::move(key));
     }
     log::error(message);
 }
@@ -168,7 +171,8 @@ Status Core::read_extent(const crypto::SecretBytes& key, uint32_t key_epoch, con
         if (err.code == Code::pending)
             log::warn("pending: " + what() + " waits for object " + e.object.hex() + " (not synced here yet)");
         else if (err.code == Code::corrupt)
-            log_tampered_once(e.object, kWholeObject, "tampered: " + what() + ": object " + e.object.hex() + ": " + err.context);
+            log_tampered_once(opts_.state_dir, e.object, kWholeObject,
+                              "tampered: " + what() + ": object " + e.object.hex() + ": " + err.context);
         return std::move(fd).error();
     }
     uint64_t j0 = (from - base) / B, j1 = (to - 1 - base) / B;
@@ -179,7 +183,8 @@ Status Core::read_extent(const crypto::SecretBytes& key, uint32_t key_epoch, con
     COFFER_ASSIGN(ByteSpan got, (*fd)->read(start, stop - start));
     const uint8_t* sealed = got.data();
     if (got.size() < stop - start) {
-        log_tampered_once(e.object, kWholeObject, "tampered: " + what() + ": object " + e.object.hex() + " is truncated");
+        log_tampered_once(opts_.state_dir, e.object, kWholeObject,
+                          "tampered: " + what() + ": object " + e.object.hex() + " is truncated");
         return make_error(Code::corrupt, "object " + e.object.hex() + " is truncated");
     }
     uint8_t* plain = scratch(B, 0);
@@ -189,8 +194,9 @@ Status Core::read_extent(const crypto::SecretBytes& key, uint32_t key_epoch, con
         ByteSpan blk(sealed + (j - j0) * (B + crypto::kSealOverhead), plen + crypto::kSealOverhead);
         auto st = format::open_block(key, aad, blk, plain);
         if (!st.ok()) {
-            log_tampered_once(e.object, j, "tampered: " + what() + ": object " + e.object.hex() + " block " +
-                                               std::to_string(j) + " failed authentication");
+            log_tampered_once(opts_.state_dir, e.object, j,
+                              "tampered: " + what() + ": object " + e.object.hex() + " block " + std::to_string(j) +
+                                  " failed authentication");
             return make_error(Code::corrupt, "tampered: " + what());
         }
         uint64_t bstart = base + j * B;
