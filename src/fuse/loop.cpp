@@ -5,25 +5,24 @@
 // it last ran. For a caller that makes one request at a time (tar, rm, git),
 // the worker then often runs on another CPU than the caller, and every
 // request crosses CPUs twice (the worker woken there, the caller woken
-// back), each time an inter-processor interrupt to a CPU that went idle. On
-// this 2-vCPU machine the Boost untar took 12.3 s with daemon and tar pinned
-// to different CPUs, 5.9 s pinned to the same one, 6.6–7.0 s left to the
-// scheduler (the kernel's FUSE wake-ups carry no "sync" hint, so nothing
-// keeps the two together).
+// back), each time an inter-processor interrupt to a CPU that went idle. The
+// kernel's FUSE wake-ups carry no "sync" hint, so nothing keeps the two
+// together; an untar with daemon and tar pinned to different CPUs takes
+// twice as long as with both on the same one (docs/PERFORMANCE.md).
 //
 // Here two workers are pinned to each usable CPU (up to max_pinned_cpus)
 // and wait in poll(2), which wakes every waiter: a worker on the caller's
 // CPU runs as soon as the caller sleeps and usually wins the non-blocking
 // read; the others find nothing and wait again (the cost: a wake-up per
-// worker per request, hence the cap). Untar 5.3–5.4 s against 5.7–6.6 s
-// with one worker per CPU and extra workers started eagerly, and 6.6–7.0 s
-// with libfuse's loop; see docs/PERFORMANCE.md. When every worker is busy
+// worker per request, hence the cap). It beats both libfuse's loop and one
+// worker per CPU with extra workers started eagerly (docs/PERFORMANCE.md,
+// "The request loop pins a worker to each CPU"). When every worker is busy
 // (requests that block: fsync, the kernel's write-back sending many writes
 // at once) another starts, unpinned, up to max_threads, and ends again once
 // more workers wait than there are pinned ones, as libfuse's loop grows and
 // shrinks.
 #define FUSE_USE_VERSION 34
-#include "coffer/fuse/loop.h"
+#include "loop.h"
 
 #include <fcntl.h>
 #include <fuse_lowlevel.h>

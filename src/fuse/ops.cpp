@@ -1,183 +1,18 @@
 // Low-level FUSE trampolines: each turns a request into one vfs call and its
-// result into one reply. Errors become errno here and nowhere else.
-#define FUSE_USE_VERSION 34
-#include <fuse_lowlevel.h>
-
-#include <fcntl.h>
-#include <linux/fs.h>
+// result into one reply (request.h), as libfuse's passthrough_hp does. Errors
+// become errno here (reply_error) and nowhere else. The file operations are
+// in file_ops.cpp.
 #include <sys/statvfs.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
-#include <exception>
 #include <memory>
-#include <new>
 #include <string>
-#include <system_error>
+#include <vector>
 
-#include "coffer/fuse/ops.h"
-#include "coffer/fuse/session.h"
-#include "coffer/util/log.h"
-#include "coffer/vfs/access.h"
+#include "request.h"
 
 namespace coffer::fuse {
 namespace {
-
-OpsContext& context(fuse_req_t req) { return *static_cast<OpsContext*>(fuse_req_userdata(req)); }
-vfs::Filesystem& fs_of(fuse_req_t req) { return *context(req).fs; }
-
-vfs::Ctx ctx_of(fuse_req_t req) {
-    const fuse_ctx* c = fuse_req_ctx(req);
-    return vfs::Ctx{c->uid, c->gid, c->umask};
-}
-
-void to_stat(const vfs::Attr& a, struct stat& st) {
-    st = {};
-    st.st_ino = a.ino;
-    st.st_mode = a.mode;
-    st.st_nlink = a.nlink;
-    st.st_uid = a.uid;
-    st.st_gid = a.gid;
-    st.st_rdev = a.rdev;
-    st.st_size = static_cast<off_t>(a.size);
-    st.st_blocks = static_cast<blkcnt_t>(a.blocks);
-    st.st_blksize = 4096;
-    st.st_atim = a.atime;
-    st.st_mtim = a.mtime;
-    st.st_ctim = a.ctime;
-}
-
-fuse_entry_param entry_of(const vfs::Attr& a) {
-    fuse_entry_param e{};
-    e.ino = a.ino;
-    e.generation = 0;
-    to_stat(a, e.attr);
-    e.attr_timeout = kAttrTimeout;
-    e.entry_timeout = kEntryTimeout;
-    return e;
-}
-
-// The one place an Error becomes an errno. Tampering and missing vault files
-// are logged (the vfs message names the file); ordinary errors are not.
-void reply_error(fuse_req_t req, const char* op, const Error& e) {
-    switch (e.code) {
-        case Code::corrupt:
-        case Code::internal:
-        case Code::rolled_back:
-            log::error(std::string(op) + ": " + e.message());
-            break;
-        case Code::pending:
-            log::warn(std::string(op) + ": " + e.message());
-            break;
-        case Code::io:
-            log::warn(std::string(op) + ": " + e.message());
-            break;
-        default:
-            break;
-    }
-    fuse_reply_err(req, e.to_errno());
-}
-
-// Runs `fn`, which replies on success and returns the Error otherwise.
-template <class Fn>
-void guarded(fuse_req_t req, const char* op, Fn&& fn) noexcept {
-    try {
-        Status st = fn();
-        if (!st.ok()) reply_error(req, op, st.error());
-    } catch (const std::bad_alloc&) {
-        fuse_reply_err(req, ENOMEM);
-    } catch (const std::exception& ex) {
-        log::error(std::string(op) + ": unexpected exception: " + ex.what());
-        fuse_reply_err(req, EIO);
-    } catch (...) {
-        log::error(std::string(op) + ": unexpected exception");
-        fuse_reply_err(req, EIO);
-    }
-}
-
-bool refuse_if_read_only(fuse_req_t req) {
-    if (!context(req).read_only) return false;
-    fuse_reply_err(req, EROFS);
-    return true;
-}
-
-// ---- the daemon's permission checks (OpsContext::check_access)
-//
-// Without default_permissions the kernel checks nothing but execute bits of
-// regular files: each operation below checks what generic_permission and
-// the VFS would (vfs/access.h), from the daemon's own attributes. Root skips
-// them, as CAP_DAC_OVERRIDE does (access(2) and exec bits aside).
-
-bool checks(fuse_req_t req) { return context(req).check_access && fuse_req_ctx(req)->uid != 0; }
-
-vfs::Caller caller_of(fuse_req_t req) {
-    const fuse_ctx* c = fuse_req_ctx(req);
-    vfs::Caller k{c->uid, c->gid, {}};
-    // The supplementary groups, read from /proc by libfuse once, when a
-    // check first needs them.
-    k.in_supplementary = [req, groups = std::shared_ptr<std::vector<gid_t>>()](uint32_t g) mutable {
-        if (!groups) {
-            groups = std::make_shared<std::vector<gid_t>>(32);
-            int n = fuse_req_getgroups(req, static_cast<int>(groups->size()), groups->data());
-            if (n > static_cast<int>(groups->size())) {
-                groups->resize(static_cast<size_t>(n));
-                n = fuse_req_getgroups(req, n, groups->data());
-            }
-            groups->resize(n > 0 ? std::min(static_cast<size_t>(n), groups->size()) : 0);
-        }
-        return std::find(groups->begin(), groups->end(), g) != groups->end();
-    };
-    return k;
-}
-
-Error denied(int err) {
-    return Error{Code::permission, err, err == EPERM ? "operation not permitted" : "permission denied"};
-}
-
-// `mask` (vfs::kMay*) on node `ino`.
-Status need(fuse_req_t req, const vfs::Caller& c, fuse_ino_t ino, int mask) {
-    COFFER_ASSIGN(vfs::Attr a, fs_of(req).getattr(ino));
-    if (!vfs::may(a, c, mask)) return denied(EACCES);
-    return {};
-}
-
-// Removing or replacing entry `name` of `dir`: write and search on the
-// folder, and the sticky-bit rule if the entry exists (if not, the
-// operation itself answers ENOENT, or creates it).
-Status need_removable(fuse_req_t req, const vfs::Caller& c, fuse_ino_t dir, const char* name) {
-    COFFER_ASSIGN(vfs::Attr d, fs_of(req).getattr(dir));
-    if (!vfs::may(d, c, vfs::kMayWrite | vfs::kMayExec)) return denied(EACCES);
-    if (!(d.mode & S_ISVTX)) return {};
-    auto victim = fs_of(req).peek(dir, name);
-    if (!victim.ok()) return {};
-    if (int err = vfs::check_sticky(d, *victim, c)) return denied(err);
-    return {};
-}
-
-// A new node's entry; if the kernel did not take it (interrupted request),
-// give back the lookup count the vfs added.
-void reply_new_entry(fuse_req_t req, const vfs::Attr& a) {
-    fuse_entry_param e = entry_of(a);
-    auto& fs = fs_of(req);  // the reply frees req, whatever it returns
-    if (fuse_reply_entry(req, &e) != 0) fs.forget(a.ino, 1);
-}
-
-// Drops set-user-ID and set-group-ID (when group-executable) of a file
-// being written, if it has them (FUSE_HANDLE_KILLPRIV_V2). A write's reply
-// carries no attributes, so the kernel is told to forget the mode it has
-// cached.
-Status drop_privileges(fuse_req_t req, fuse_ino_t ino) {
-    COFFER_ASSIGN(vfs::Attr a, fs_of(req).getattr(ino));
-    if (vfs::mode_without_privileges(a.mode & 07777) == (a.mode & 07777)) return {};
-    vfs::SetAttrReq r;
-    r.kill_privileges = true;
-    COFFER_ASSIGN(vfs::Attr after, fs_of(req).setattr(ino, r, ctx_of(req)));
-    (void)after;
-    if (auto* se = context(req).se) (void)fuse_lowlevel_notify_inval_inode(se, ino, -1, 0);  // attributes only
-    return {};
-}
 
 // ---- the operations ----
 
@@ -190,7 +25,8 @@ void op_init(void* userdata, fuse_conn_info* conn) {
     // guess who may keep setuid bits; its second version (below) says.
     conn->want &= ~(FUSE_CAP_ATOMIC_O_TRUNC | FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE |
                     FUSE_CAP_SPLICE_MOVE | FUSE_CAP_HANDLE_KILLPRIV | FUSE_CAP_WRITEBACK_CACHE);
-    // Write-back caching (opt-in, -o writeback_cache): writes reach the
+    // Write-back caching (SessionOptions::writeback_cache, on unless
+    // -o no_writeback_cache): writes reach the
     // daemon merged into page runs, and the kernel keeps size, mtime and
     // ctime of open files itself, handing times over with setattr.
     if (ctx.writeback_allowed && !ctx.read_only && (conn->capable & FUSE_CAP_WRITEBACK_CACHE)) {
@@ -210,7 +46,7 @@ void op_init(void* userdata, fuse_conn_info* conn) {
 
 void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
     guarded(req, "lookup", [&]() -> Status {
-        if (checks(req)) COFFER_TRY(need(req, caller_of(req), parent, vfs::kMayExec));
+        if (checks(req)) COFFER_TRY(permissions(req).lookup(caller_of(req), parent));
         auto r = fs_of(req).lookup(parent, name);
         if (!r.ok()) {
             if (r.error().code != Code::not_found) return std::move(r).error();
@@ -276,26 +112,10 @@ void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, f
         if (to_set & FUSE_SET_ATTR_CTIME) r.ctime = attr->st_ctim;
         const bool killpriv_v2 = context(req).wire.killpriv_v2.load();
         if (killpriv_v2 && wire::kill_suidgid()) r.kill_privileges = true;
-        // chown(f, -1, -1) arrives with nothing to set; like ext4, it still
-        // marks a change.
-        if (!r.mode && !r.uid && !r.gid && !r.size && r.atime == vfs::SetAttrReq::Time::keep &&
-            r.mtime == vfs::SetAttrReq::Time::keep && !r.ctime) {
-            struct timespec now{};
-            clock_gettime(CLOCK_REALTIME, &now);
-            r.ctime = now;
-            // Under KILLPRIV_V2 the kernel strips its own mode change from
-            // a setattr that only meant to drop privileges, and what is left
-            // arrives empty: chown(f, -1, -1), and a fallocate or write by a
-            // caller without CAP_FSETID (file_remove_privs). So an empty one
-            // drops them, as those calls do on ext4.
-            if (killpriv_v2) r.kill_privileges = true;
-        }
+        vfs::settle_empty_setattr(r, killpriv_v2);
         if (fi) r.fh = fi->fh;
-        if (checks(req)) {
-            COFFER_ASSIGN(vfs::Attr now, fs_of(req).getattr(ino));
-            if (int err = vfs::check_setattr(now, caller_of(req), r, fi != nullptr, context(req).writeback))
-                return denied(err);
-        }
+        if (checks(req))
+            COFFER_TRY(permissions(req).setattr(caller_of(req), ino, r, fi != nullptr, context(req).writeback));
         COFFER_ASSIGN(vfs::Attr a, fs_of(req).setattr(ino, r, ctx_of(req)));
         struct stat st;
         to_stat(a, st);
@@ -315,7 +135,7 @@ void op_readlink(fuse_req_t req, fuse_ino_t ino) {
 void op_mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev) {
     if (refuse_if_read_only(req)) return;
     guarded(req, "mknod", [&]() -> Status {
-        if (checks(req)) COFFER_TRY(need(req, caller_of(req), parent, vfs::kMayWrite | vfs::kMayExec));
+        if (checks(req)) COFFER_TRY(permissions(req).create(caller_of(req), parent));
         COFFER_ASSIGN(vfs::Attr a, fs_of(req).mknod(parent, name, mode, rdev, ctx_of(req)));
         reply_new_entry(req, a);
         return {};
@@ -325,7 +145,7 @@ void op_mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, 
 void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
     if (refuse_if_read_only(req)) return;
     guarded(req, "mkdir", [&]() -> Status {
-        if (checks(req)) COFFER_TRY(need(req, caller_of(req), parent, vfs::kMayWrite | vfs::kMayExec));
+        if (checks(req)) COFFER_TRY(permissions(req).create(caller_of(req), parent));
         COFFER_ASSIGN(vfs::Attr a, fs_of(req).mkdir(parent, name, mode, ctx_of(req)));
         reply_new_entry(req, a);
         return {};
@@ -335,7 +155,7 @@ void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) 
 void op_symlink(fuse_req_t req, const char* target, fuse_ino_t parent, const char* name) {
     if (refuse_if_read_only(req)) return;
     guarded(req, "symlink", [&]() -> Status {
-        if (checks(req)) COFFER_TRY(need(req, caller_of(req), parent, vfs::kMayWrite | vfs::kMayExec));
+        if (checks(req)) COFFER_TRY(permissions(req).create(caller_of(req), parent));
         COFFER_ASSIGN(vfs::Attr a, fs_of(req).symlink(parent, name, target, ctx_of(req)));
         reply_new_entry(req, a);
         return {};
@@ -345,12 +165,7 @@ void op_symlink(fuse_req_t req, const char* target, fuse_ino_t parent, const cha
 void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t new_parent, const char* new_name) {
     if (refuse_if_read_only(req)) return;
     guarded(req, "link", [&]() -> Status {
-        if (checks(req)) {
-            const vfs::Caller c = caller_of(req);
-            COFFER_TRY(need(req, c, new_parent, vfs::kMayWrite | vfs::kMayExec));
-            COFFER_ASSIGN(vfs::Attr source, fs_of(req).getattr(ino));
-            if (int err = vfs::check_link_source(source, c)) return denied(err);
-        }
+        if (checks(req)) COFFER_TRY(permissions(req).link(caller_of(req), ino, new_parent));
         COFFER_ASSIGN(vfs::Attr a, fs_of(req).link(ino, new_parent, new_name));
         reply_new_entry(req, a);
         return {};
@@ -360,7 +175,7 @@ void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t new_parent, const char* 
 void op_unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
     if (refuse_if_read_only(req)) return;
     guarded(req, "unlink", [&]() -> Status {
-        if (checks(req)) COFFER_TRY(need_removable(req, caller_of(req), parent, name));
+        if (checks(req)) COFFER_TRY(permissions(req).remove(caller_of(req), parent, name));
         COFFER_TRY(fs_of(req).unlink(parent, name));
         fuse_reply_err(req, 0);
         return {};
@@ -370,246 +185,28 @@ void op_unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
 void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
     if (refuse_if_read_only(req)) return;
     guarded(req, "rmdir", [&]() -> Status {
-        if (checks(req)) COFFER_TRY(need_removable(req, caller_of(req), parent, name));
+        if (checks(req)) COFFER_TRY(permissions(req).remove(caller_of(req), parent, name));
         COFFER_TRY(fs_of(req).rmdir(parent, name));
         fuse_reply_err(req, 0);
         return {};
     });
 }
 
-// Both folders writable and searchable, the sticky rule for what leaves the
-// source and what the target replaces, and a folder that changes parent
-// needs write permission on itself (its ".." changes).
-Status check_rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t new_parent, const char* new_name,
-                    unsigned flags) {
-    const vfs::Caller c = caller_of(req);
-    COFFER_TRY(need_removable(req, c, parent, name));
-    COFFER_TRY(need_removable(req, c, new_parent, new_name));
-    if (parent == new_parent) return {};
-    auto moves_folder = [&](fuse_ino_t dir, const char* n) -> Status {
-        auto e = fs_of(req).peek(dir, n);
-        if (e.ok() && S_ISDIR(e->mode) && !vfs::may(*e, c, vfs::kMayWrite)) return denied(EACCES);
-        return {};
-    };
-    COFFER_TRY(moves_folder(parent, name));
-    if (flags & RENAME_EXCHANGE) COFFER_TRY(moves_folder(new_parent, new_name));
-    return {};
-}
-
 void op_rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t new_parent,
                const char* new_name, unsigned int flags) {
     if (refuse_if_read_only(req)) return;
     guarded(req, "rename", [&]() -> Status {
-        if (checks(req)) COFFER_TRY(check_rename(req, parent, name, new_parent, new_name, flags));
+        if (checks(req))
+            COFFER_TRY(permissions(req).rename(caller_of(req), parent, name, new_parent, new_name, flags));
         COFFER_TRY(fs_of(req).rename(parent, name, new_parent, new_name, flags));
         fuse_reply_err(req, 0);
         return {};
     });
 }
 
-bool opens_for_writing(int flags) { return (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC); }
-
-// With write-back caching the kernel reads pages of files opened write-only
-// (to fill partly written pages) and places O_APPEND writes itself.
-int handle_flags(fuse_req_t req, int flags) {
-    if (!context(req).writeback) return flags;
-    if ((flags & O_ACCMODE) == O_WRONLY) flags = (flags & ~O_ACCMODE) | O_RDWR;
-    return flags & ~O_APPEND;
-}
-
-void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
-    if (opens_for_writing(fi->flags) && refuse_if_read_only(req)) return;
-    guarded(req, "open", [&]() -> Status {
-        if (checks(req)) {
-            // execve opens with the kernel's __FMODE_EXEC flag (0x20, unused
-            // by any O_ flag): the kernel checked only that some execute bit
-            // is set.
-            constexpr int kFmodeExec = 0x20;
-            int mask = vfs::open_mask(fi->flags) | ((fi->flags & kFmodeExec) ? vfs::kMayExec : 0);
-            COFFER_TRY(need(req, caller_of(req), ino, mask));
-        }
-        COFFER_ASSIGN(uint64_t fh, fs_of(req).open(ino, handle_flags(req, fi->flags)));
-        // Only this daemon changes file contents while mounted: what the
-        // kernel cached for an earlier open is still right.
-        fi->keep_cache = 1;
-        fi->noflush = 1;  // see op_create
-        fi->fh = fh;
-        auto& fs = fs_of(req);  // the reply frees req, whatever it returns
-        if (fuse_reply_open(req, fi) != 0) (void)fs.release(ino, fh);
-        return {};
-    });
-}
-
-void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi) {
-    if (refuse_if_read_only(req)) return;
-    guarded(req, "create", [&]() -> Status {
-        if (checks(req)) COFFER_TRY(need(req, caller_of(req), parent, vfs::kMayWrite | vfs::kMayExec));
-        COFFER_ASSIGN(vfs::Filesystem::Created c,
-                      fs_of(req).create(parent, name, mode, handle_flags(req, fi->flags), ctx_of(req)));
-        fi->fh = c.fh;
-        // No FLUSH request on close: it would cost every file a round trip
-        // for nothing but reporting a lost batch, which the next fsync (the
-        // call that promises durability) reports anyway.
-        fi->noflush = 1;
-        fuse_entry_param e = entry_of(c.attr);
-        auto& fs = fs_of(req);  // the reply frees req, whatever it returns
-        if (fuse_reply_create(req, &e, fi) != 0) {
-            (void)fs.release(c.attr.ino, c.fh);
-            fs.forget(c.attr.ino, 1);
-        }
-        return {};
-    });
-}
-
-// A small read opens whole staging frames / object blocks (16 KiB) anyway:
-// it is widened to them, the kernel gets the bytes it asked for, and then the
-// rest of those frames is stored into its page cache (FUSE_NOTIFY_STORE), so
-// the next reads there need no round trip (fio's 4 KiB random reads: 2x).
-// Only when nothing changed meanwhile and nobody has the file open for
-// writing (vfs::Filesystem::fill_kernel_cache), after the reply (the kernel
-// then no longer holds the requested pages), on the fill thread
-// (OpsContext::Fill), with at most kMaxQueuedFills waiting.
-constexpr uint64_t kFillWindow = 16 * 1024;
-constexpr size_t kMaxQueuedFills = 2;
-const uint64_t kPage = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
-
-void run_fill(OpsContext& ctx, OpsContext::Fill& f) {
-    try {
-        ctx.fs->fill_kernel_cache(f.ino, f.generation, [&] {
-            // [x, y) of buf: whole pages, or up to EOF
-            auto store = [&](uint64_t x, uint64_t y) {
-                if (x >= y) return;
-                fuse_bufvec bv = FUSE_BUFVEC_INIT(y - x);
-                bv.buf[0].mem = f.buf.get() + x;
-                fuse_lowlevel_notify_store(ctx.se, f.ino, static_cast<off_t>(f.offset + x), &bv, fuse_buf_copy_flags{});
-            };
-            store(0, f.a);
-            store(f.b, f.n);
-        });
-    } catch (...) {
-        // A fill is an optimisation: without it the next read asks again.
-    }
-}
-
-void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
-    auto& ctx = context(req);  // the request is gone after the reply: take
-    auto& fs = fs_of(req);     // what the fill needs from it first
-    guarded(req, "read", [&]() -> Status {
-        const uint64_t o = static_cast<uint64_t>(off);
-        // Whole pages only (buffered reads are; O_DIRECT ones need not be).
-        const bool widen = ctx.se && size > 0 && size < kFillWindow && kFillWindow % kPage == 0 &&
-                           o % kPage == 0 && size % kPage == 0;
-        if (!widen) {
-            auto buf = std::make_unique_for_overwrite<uint8_t[]>(std::max<size_t>(size, 1));
-            COFFER_ASSIGN(size_t n, fs.read(ino, fi->fh, o, size, buf.get()));
-            fuse_reply_buf(req, reinterpret_cast<const char*>(buf.get()), n);
-            return {};
-        }
-        const uint64_t w0 = o / kFillWindow * kFillWindow;
-        const uint64_t w1 = (o + size + kFillWindow - 1) / kFillWindow * kFillWindow;
-        const uint64_t gen = fs.content_generation();
-        auto buf = std::make_unique_for_overwrite<uint8_t[]>(w1 - w0);
-        auto wide = fs.read(ino, fi->fh, w0, w1 - w0, buf.get());
-        if (!wide.ok()) {
-            // The window may reach bytes the request does not (another
-            // object, pending or damaged): the request alone decides.
-            COFFER_ASSIGN(size_t n, fs.read(ino, fi->fh, o, size, buf.get()));
-            fuse_reply_buf(req, reinterpret_cast<const char*>(buf.get()), n);
-            return {};
-        }
-        const uint64_t n = *wide;
-        const uint64_t a = std::min<uint64_t>(o - w0, n), b = std::min<uint64_t>(o - w0 + size, n);
-        fuse_reply_buf(req, reinterpret_cast<const char*>(buf.get() + a), b - a);
-        if (a == 0 && b == n) return {};
-        // req is answered: nothing below may reply again (guarded would).
-        try {
-            std::lock_guard lk(ctx.fill_mu);
-            if (ctx.filler.joinable() && !ctx.fill_stop && ctx.fill_queue.size() < kMaxQueuedFills) {
-                ctx.fill_queue.push_back(OpsContext::Fill{ino, gen, w0, std::move(buf), a, b, n});
-                ctx.fill_cv.notify_one();
-            }
-        } catch (...) {
-            // No fill: the next read asks again.
-        }
-        return {};
-    });
-}
-
-void op_write(fuse_req_t req, fuse_ino_t ino, const char* data, size_t size, off_t off, fuse_file_info* fi) {
-    if (refuse_if_read_only(req)) return;
-    guarded(req, "write", [&]() -> Status {
-        ByteSpan bytes(reinterpret_cast<const uint8_t*>(data), size);
-        // Before the bytes, as Linux does: a failed write has still dropped them.
-        if (context(req).wire.killpriv_v2.load() && wire::kill_suidgid()) COFFER_TRY(drop_privileges(req, ino));
-        COFFER_ASSIGN(size_t n, fs_of(req).write(ino, fi->fh, static_cast<uint64_t>(off), bytes));
-        fuse_reply_write(req, n);
-        return {};
-    });
-}
-
-void op_flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
-    // With the write-back cache the kernel sends FLUSH on every close even
-    // with noflush (after writing the file's pages and times back, which is
-    // all a close needs). ENOSYS makes it stop asking, as noflush does
-    // without that cache: a round trip less per file; a lost batch is still
-    // reported by the next fsync, the call that promises durability, and
-    // coffer keeps no POSIX locks that a flush would have to drop.
-    if (context(req).writeback) {
-        fuse_reply_err(req, ENOSYS);
-        return;
-    }
-    guarded(req, "flush", [&]() -> Status {
-        COFFER_TRY(fs_of(req).flush(ino, fi->fh));
-        fuse_reply_err(req, 0);
-        return {};
-    });
-}
-
-void op_release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
-    guarded(req, "release", [&]() -> Status {
-        COFFER_TRY(fs_of(req).release(ino, fi->fh));
-        fuse_reply_err(req, 0);
-        return {};
-    });
-}
-
-void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi) {
-    guarded(req, "fsync", [&]() -> Status {
-        COFFER_TRY(fs_of(req).fsync(ino, fi->fh, datasync != 0));
-        fuse_reply_err(req, 0);
-        return {};
-    });
-}
-
-void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len, fuse_file_info* fi) {
-    if (refuse_if_read_only(req)) return;
-    guarded(req, "fallocate", [&]() -> Status {
-        COFFER_TRY(fs_of(req).fallocate(ino, fi->fh, mode, static_cast<uint64_t>(off), static_cast<uint64_t>(len)));
-        fuse_reply_err(req, 0);
-        return {};
-    });
-}
-
-void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, fuse_file_info* fi) {
-    // With write-back caching, data may still sit in the kernel's page cache
-    // where the daemon's map of data and holes cannot see it (the kernel does
-    // not write it back before asking). ENOSYS makes the kernel answer
-    // SEEK_DATA/SEEK_HOLE itself from then on, as POSIX allows: the whole
-    // file is data, the only hole is at the end.
-    if (context(req).writeback) {
-        fuse_reply_err(req, ENOSYS);
-        return;
-    }
-    guarded(req, "lseek", [&]() -> Status {
-        COFFER_ASSIGN(uint64_t pos, fs_of(req).lseek(ino, fi->fh, static_cast<uint64_t>(off), whence));
-        fuse_reply_lseek(req, static_cast<off_t>(pos));
-        return {};
-    });
-}
-
 void op_opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     guarded(req, "opendir", [&]() -> Status {
-        if (checks(req)) COFFER_TRY(need(req, caller_of(req), ino, vfs::kMayRead));
+        if (checks(req)) COFFER_TRY(permissions(req).opendir(caller_of(req), ino));
         COFFER_ASSIGN(uint64_t fh, fs_of(req).opendir(ino));
         fi->fh = fh;
         // The kernel may keep the listing: only this daemon changes the tree
@@ -701,20 +298,10 @@ void op_statfs(fuse_req_t req, fuse_ino_t) {
     });
 }
 
-// The kernel checks trusted.* (CAP_SYS_ADMIN), security.* and ACLs itself;
-// user.* needs read or write permission on the file.
-bool user_xattr(const char* name) { return std::strncmp(name, "user.", 5) == 0; }
-
-Status need_xattr_write(fuse_req_t req, fuse_ino_t ino) {
-    COFFER_ASSIGN(vfs::Attr a, fs_of(req).getattr(ino));
-    if (int err = vfs::check_user_xattr_write(a, caller_of(req))) return denied(err);
-    return {};
-}
-
 void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size, int flags) {
     if (refuse_if_read_only(req)) return;
     guarded(req, "setxattr", [&]() -> Status {
-        if (checks(req) && user_xattr(name)) COFFER_TRY(need_xattr_write(req, ino));
+        if (checks(req)) COFFER_TRY(permissions(req).change_xattr(caller_of(req), ino, name));
         ByteSpan v(reinterpret_cast<const uint8_t*>(value), size);
         COFFER_TRY(fs_of(req).setxattr(ino, name, v, flags));
         fuse_reply_err(req, 0);
@@ -734,7 +321,7 @@ void reply_sized(fuse_req_t req, size_t want, const char* data, size_t n) {
 
 void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
     guarded(req, "getxattr", [&]() -> Status {
-        if (checks(req) && user_xattr(name)) COFFER_TRY(need(req, caller_of(req), ino, vfs::kMayRead));
+        if (checks(req)) COFFER_TRY(permissions(req).getxattr(caller_of(req), ino, name));
         COFFER_ASSIGN(Bytes v, fs_of(req).getxattr(ino, name));
         reply_sized(req, size, reinterpret_cast<const char*>(v.data()), v.size());
         return {};
@@ -757,7 +344,7 @@ void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
 void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
     if (refuse_if_read_only(req)) return;
     guarded(req, "removexattr", [&]() -> Status {
-        if (checks(req) && user_xattr(name)) COFFER_TRY(need_xattr_write(req, ino));
+        if (checks(req)) COFFER_TRY(permissions(req).change_xattr(caller_of(req), ino, name));
         COFFER_TRY(fs_of(req).removexattr(ino, name));
         fuse_reply_err(req, 0);
         return {};
@@ -772,8 +359,7 @@ void op_access(fuse_req_t req, fuse_ino_t ino, int mask) {
         return;
     }
     guarded(req, "access", [&]() -> Status {
-        COFFER_ASSIGN(vfs::Attr a, fs_of(req).getattr(ino));
-        if (!vfs::may(a, caller_of(req), mask)) return denied(EACCES);
+        COFFER_TRY(permissions(req).access(caller_of(req), ino, mask));
         fuse_reply_err(req, 0);
         return {};
     });
@@ -795,13 +381,6 @@ fuse_lowlevel_ops make_ops() {
     o.symlink = op_symlink;
     o.rename = op_rename;
     o.link = op_link;
-    o.open = op_open;
-    o.create = op_create;
-    o.read = op_read;
-    o.write = op_write;
-    o.flush = op_flush;
-    o.release = op_release;
-    o.fsync = op_fsync;
     o.opendir = op_opendir;
     o.readdir = op_readdir;
     o.readdirplus = op_readdirplus;
@@ -813,45 +392,11 @@ fuse_lowlevel_ops make_ops() {
     o.listxattr = op_listxattr;
     o.removexattr = op_removexattr;
     o.access = op_access;
-    o.fallocate = op_fallocate;
-    o.lseek = op_lseek;
+    add_file_ops(o);
     return o;
 }
 
 }  // namespace
-
-void start_filler(OpsContext& ctx) {
-    std::lock_guard lk(ctx.fill_mu);
-    if (ctx.filler.joinable()) return;
-    ctx.fill_stop = false;
-    try {
-        ctx.filler = std::thread([&ctx] {
-            std::unique_lock lk(ctx.fill_mu);
-            for (;;) {
-                ctx.fill_cv.wait(lk, [&] { return ctx.fill_stop || !ctx.fill_queue.empty(); });
-                if (ctx.fill_stop) return;
-                OpsContext::Fill f = std::move(ctx.fill_queue.front());
-                ctx.fill_queue.pop_front();
-                lk.unlock();
-                run_fill(ctx, f);
-                lk.lock();
-            }
-        });
-    } catch (const std::system_error&) {
-        // No thread: reads are answered as before, without fills.
-    }
-}
-
-void stop_filler(OpsContext& ctx) {
-    {
-        std::lock_guard lk(ctx.fill_mu);
-        if (!ctx.filler.joinable()) return;
-        ctx.fill_stop = true;
-        ctx.fill_queue.clear();
-    }
-    ctx.fill_cv.notify_all();
-    ctx.filler.join();
-}
 
 const fuse_lowlevel_ops& lowlevel_ops() {
     static const fuse_lowlevel_ops ops = make_ops();

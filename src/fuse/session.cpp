@@ -13,10 +13,11 @@
 #include <mutex>
 #include <thread>
 
-#include "coffer/fuse/loop.h"
 #include "coffer/fuse/session.h"
-#include "coffer/fuse/wire.h"
 #include "coffer/util/log.h"
+#include "loop.h"
+#include "ops.h"
+#include "wire.h"
 
 namespace coffer::fuse {
 namespace {
@@ -114,16 +115,17 @@ Result<std::unique_ptr<Session>> Session::mount(vfs::Filesystem& fs, const std::
                                                 const SessionOptions& opts) {
     install_process_hooks();
     std::unique_ptr<Session> s(new Session());
-    s->ctx_.fs = &fs;
-    s->ctx_.read_only = opts.read_only || fs.read_only();
-    s->ctx_.writeback_allowed = opts.writeback_cache;
-    s->ctx_.read_ahead_kb = opts.read_ahead_kb;
-    s->ctx_.check_access = !kernel_checks_permissions(opts);
+    s->ctx_ = std::make_unique<OpsContext>(fs);
+    OpsContext& ctx = *s->ctx_;
+    ctx.read_only = opts.read_only || fs.read_only();
+    ctx.writeback_allowed = opts.writeback_cache;
+    ctx.read_ahead_kb = opts.read_ahead_kb;
+    ctx.check_access = !kernel_checks_permissions(opts);
 
     SessionOptions effective = opts;
-    effective.read_only = s->ctx_.read_only;
-    s->se_ = new_session(effective, &s->ctx_);
-    s->ctx_.se = s->se_;
+    effective.read_only = ctx.read_only;
+    s->se_ = new_session(effective, &ctx);
+    ctx.se = s->se_;
     if (!s->se_)
         return make_error(Code::usage, "libfuse refused the mount options \"" + mount_option_string(effective) + "\"");
     s->wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -140,8 +142,10 @@ Result<std::unique_ptr<Session>> Session::mount(vfs::Filesystem& fs, const std::
     return s;
 }
 
+Session::Session() = default;
+
 Session::~Session() {
-    stop_filler(ctx_);
+    if (ctx_) ctx_->fill.stop();
     unmount();
     if (se_) fuse_session_destroy(se_);
     if (wake_fd_ >= 0) ::close(wake_fd_);
@@ -151,9 +155,9 @@ Status Session::run() {
     running_ = true;
     int rc = 0;
     if (!exit_requested_) {
-        start_filler(ctx_);
-        rc = serve(se_, wake_fd_, LoopLimits{kMaxPinnedCpus, kMaxThreads});
-        stop_filler(ctx_);
+        ctx_->fill.start(se_);
+        rc = serve(se_, wake_fd_, LoopLimits{});
+        ctx_->fill.stop();
     }
     running_ = false;
     if (rc != 0 && !exit_requested_) {

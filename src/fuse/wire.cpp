@@ -1,11 +1,11 @@
-#include "coffer/fuse/wire.h"
+#include "wire.h"
 
 #include <linux/fuse.h>
 #include <unistd.h>
 
 #include <cstring>
 
-#include "coffer/fuse/ops.h"
+#include "ops.h"
 #include "coffer/util/log.h"
 
 namespace coffer::fuse::wire {

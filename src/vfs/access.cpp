@@ -7,6 +7,9 @@
 
 namespace coffer::vfs {
 
+Error access_denied() { return Error{Code::permission, EACCES, "permission denied"}; }
+Error not_permitted() { return Error{Code::permission, EPERM, "operation not permitted"}; }
+
 bool may(const Attr& a, const Caller& c, int mask) {
     mask &= kMayRead | kMayWrite | kMayExec;
     if (c.root()) {
@@ -25,28 +28,28 @@ bool may(const Attr& a, const Caller& c, int mask) {
     return (static_cast<uint32_t>(mask) & ~bits) == 0;
 }
 
-int check_sticky(const Attr& dir, const Attr& victim, const Caller& c) {
-    if (!(dir.mode & S_ISVTX) || c.root()) return 0;
-    if (c.uid == victim.uid || c.uid == dir.uid) return 0;
-    return EPERM;
+Status check_sticky(const Attr& dir, const Attr& victim, const Caller& c) {
+    if (!(dir.mode & S_ISVTX) || c.root()) return {};
+    if (c.uid == victim.uid || c.uid == dir.uid) return {};
+    return not_permitted();
 }
 
-int check_setattr(const Attr& a, const Caller& c, SetAttrReq& req, bool with_handle, bool kernel_times) {
-    if (c.root()) return 0;
+Status check_setattr(const Attr& a, const Caller& c, SetAttrReq& req, bool with_handle, bool kernel_times) {
+    if (c.root()) return {};
     const bool owner = c.uid == a.uid;
     // chown: only to oneself, as the owner; chgrp: the owner, to a group of its
     // own.
-    if (req.uid && (!owner || *req.uid != a.uid)) return EPERM;
-    if (req.gid && (!owner || (*req.gid != a.gid && !c.in_group(*req.gid)))) return EPERM;
+    if (req.uid && (!owner || *req.uid != a.uid)) return not_permitted();
+    if (req.gid && (!owner || (*req.gid != a.gid && !c.in_group(*req.gid)))) return not_permitted();
     if (req.mode) {
         const uint32_t now = a.mode & 07777, want = *req.mode & 07777;
         // Only clearing setuid/setgid: the kernel dropping them before a
         // write by a caller who may write the file. Anyone may lose privileges.
         const bool only_drops = (want & ~now) == 0 && ((now ^ want) & ~(S_ISUID | S_ISGID)) == 0;
-        if (!owner && !only_drops) return EPERM;
+        if (!owner && !only_drops) return not_permitted();
         if (owner && (want & S_ISGID) && !c.in_group(req.gid ? *req.gid : a.gid)) req.mode = want & ~S_ISGID;
     }
-    if (req.size && !with_handle && !may(a, c, kMayWrite)) return EACCES;
+    if (req.size && !with_handle && !may(a, c, kMayWrite)) return access_denied();
     using T = SetAttrReq::Time;
     if ((req.atime != T::keep || req.mtime != T::keep) && !owner) {
         // With the write-back cache the kernel keeps the times of regular
@@ -56,27 +59,29 @@ int check_setattr(const Attr& a, const Caller& c, SetAttrReq& req, bool with_han
         const bool kernel_stamp = kernel_times && req.ctime && req.atime != T::set && req.mtime == T::set;
         if (kernel_stamp && req.atime == T::keep && req.mtime_val.tv_sec == a.mtime.tv_sec &&
             req.mtime_val.tv_nsec == a.mtime.tv_nsec)
-            return 0;  // a new ctime only: the change was checked itself
+            return {};  // a new ctime only: the change was checked itself
         // "Now" (touch, utimensat with NULL) needs write permission; any
         // explicit time needs ownership.
         const bool touch = req.atime == T::now && req.mtime == T::now;
-        if (!touch && !kernel_stamp) return EPERM;
-        if (!may(a, c, kMayWrite)) return EACCES;
+        if (!touch && !kernel_stamp) return not_permitted();
+        if (!may(a, c, kMayWrite)) return access_denied();
     }
-    return 0;
+    return {};
 }
 
-int check_link_source(const Attr& a, const Caller& c) {
-    if (c.root() || c.uid == a.uid) return 0;
-    if (!S_ISREG(a.mode)) return EPERM;
-    if (a.mode & S_ISUID) return EPERM;
-    if ((a.mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP)) return EPERM;
-    return may(a, c, kMayRead | kMayWrite) ? 0 : EPERM;
+Status check_link_source(const Attr& a, const Caller& c) {
+    if (c.root() || c.uid == a.uid) return {};
+    if (!S_ISREG(a.mode)) return not_permitted();
+    if (a.mode & S_ISUID) return not_permitted();
+    if ((a.mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP)) return not_permitted();
+    if (!may(a, c, kMayRead | kMayWrite)) return not_permitted();
+    return {};
 }
 
-int check_user_xattr_write(const Attr& a, const Caller& c) {
-    if (S_ISDIR(a.mode) && (a.mode & S_ISVTX) && !c.root() && c.uid != a.uid) return EPERM;
-    return may(a, c, kMayWrite) ? 0 : EACCES;
+Status check_user_xattr_write(const Attr& a, const Caller& c) {
+    if (S_ISDIR(a.mode) && (a.mode & S_ISVTX) && !c.root() && c.uid != a.uid) return not_permitted();
+    if (!may(a, c, kMayWrite)) return access_denied();
+    return {};
 }
 
 uint32_t mode_without_privileges(uint32_t mode) {

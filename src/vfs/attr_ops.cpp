@@ -41,7 +41,7 @@ Result<NodeRow> Core::node_locked(Ino ino) {
     return std::move(*n);
 }
 
-Attr Core::attr_of(const NodeRow& n) {
+Result<Attr> Core::attr_of(const NodeRow& n) {
     Attr a;
     a.ino = n.ino;
     a.mode = n.mode;
@@ -54,7 +54,10 @@ Attr Core::attr_of(const NodeRow& n) {
     a.ctime = to_ts(n.ctime);
     if (!n.rdev_sealed.empty()) {
         auto r = names_.open_rdev(n.gid, n.rdev_sealed);
-        if (r.ok()) a.rdev = *r;
+        if (!r.ok())
+            return make_error(Code::corrupt,
+                              "local index: the device number of " + path_of(n.ino) + " failed authentication");
+        a.rdev = *r;
     }
     if (S_ISREG(n.mode)) {
         auto alloc = ix_->allocated(n.ino);

@@ -8,11 +8,38 @@
 #include <algorithm>
 #include <cstring>
 
+#include <set>
+#include <string>
+#include <tuple>
+
 #include "aad.h"
 #include "coffer/util/log.h"
 #include "core.h"
 
 namespace coffer::vfs {
+
+namespace {
+// Damage of an object is logged once per local state (one mount), object
+// and block (kWholeObject: the object itself), not at every retry of a
+// reader. Bounded: once kMaxReported are remembered the set starts over (and
+// may log one of them again).
+constexpr uint64_t kWholeObject = UINT64_MAX;
+constexpr size_t kMaxReported = 4096;
+Mutex g_reported_mu;
+std::set<std::tuple<std::string, Id128, uint64_t>> g_reported GUARDED_BY(g_reported_mu);
+
+void log_tampered_once(const std::string& state_dir, const Id128& object, uint64_t block,
+                       const std::string& message) {
+    {
+        MutexLock lk(g_reported_mu);
+        auto key = std::make_tuple(state_dir, object, block);
+        if (g_reported.contains(key)) return;
+        if (g_reported.size() >= kMaxReported) g_reported.clear();
+        g_reported.insert(std::move(key));
+    }
+    log::error(message);
+}
+}  // namespace
 
 namespace {
 // Per-thread scratch buffers: a fresh vector per FUSE request would be a
@@ -55,7 +82,8 @@ Status Core::read_extent(const crypto::SecretBytes& key, uint32_t key_epoch, con
         if (err.code == Code::pending)
             log::warn("pending: " + what() + " waits for object " + e.object.hex() + " (not synced here yet)");
         else if (err.code == Code::corrupt)
-            log::error("tampered: " + what() + ": object " + e.object.hex() + ": " + err.context);
+            log_tampered_once(opts_.state_dir, e.object, kWholeObject,
+                              "tampered: " + what() + ": object " + e.object.hex() + ": " + err.context);
         return std::move(fd).error();
     }
     uint64_t j0 = (from - base) / B, j1 = (to - 1 - base) / B;
@@ -66,7 +94,8 @@ Status Core::read_extent(const crypto::SecretBytes& key, uint32_t key_epoch, con
     COFFER_ASSIGN(ByteSpan got, (*fd)->read(start, stop - start));
     const uint8_t* sealed = got.data();
     if (got.size() < stop - start) {
-        log::error("tampered: " + what() + ": object " + e.object.hex() + " is truncated");
+        log_tampered_once(opts_.state_dir, e.object, kWholeObject,
+                          "tampered: " + what() + ": object " + e.object.hex() + " is truncated");
         return make_error(Code::corrupt, "object " + e.object.hex() + " is truncated");
     }
     uint8_t* plain = scratch(B, 0);
@@ -76,8 +105,9 @@ Status Core::read_extent(const crypto::SecretBytes& key, uint32_t key_epoch, con
         ByteSpan blk(sealed + (j - j0) * (B + crypto::kSealOverhead), plen + crypto::kSealOverhead);
         auto st = format::open_block(key, aad, blk, plain);
         if (!st.ok()) {
-            log::error("tampered: " + what() + ": object " + e.object.hex() + " block " + std::to_string(j) +
-                       " failed authentication");
+            log_tampered_once(opts_.state_dir, e.object, j,
+                              "tampered: " + what() + ": object " + e.object.hex() + " block " + std::to_string(j) +
+                                  " failed authentication");
             return make_error(Code::corrupt, "tampered: " + what());
         }
         uint64_t bstart = base + j * B;

@@ -133,7 +133,7 @@ private:
     std::string path_of(Ino ino) REQUIRES(mu_);
     Result<index::NodeRow> node_locked(Ino ino) REQUIRES(mu_);
     Result<Attr> attr_locked(Ino ino) REQUIRES(mu_);
-    Attr attr_of(const index::NodeRow& n) REQUIRES(mu_);
+    Result<Attr> attr_of(const index::NodeRow& n) REQUIRES(mu_);
     Status record(format::Op op) REQUIRES(mu_);  // apply + remember as pending
     // Folds a setattr into the newest pending op when that is a setattr of
     // the same node not yet taken by a cut; false if it cannot.

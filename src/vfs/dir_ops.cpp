@@ -33,8 +33,9 @@ Result<std::pair<Ino, NodeRow>> Core::entry_locked(Ino parent, std::string_view 
 Result<Attr> Core::lookup(Ino parent, std::string_view name) {
     MutexLock lk(mu_);
     COFFER_ASSIGN(auto e, entry_locked(parent, name));
+    COFFER_ASSIGN(Attr a, attr_of(e.second));
     lookups_[e.first] += 1;
-    return attr_of(e.second);
+    return a;
 }
 
 Result<Attr> Core::peek(Ino parent, std::string_view name) {
@@ -82,8 +83,9 @@ Result<Attr> Core::make_node(Ino parent, std::string_view name, uint32_t mode, u
     COFFER_ASSIGN(auto ino, ix_->ino_of(c.node));
     COFFER_ASSIGN(NodeRow n, node_locked(*ino));
     COFFER_TRY(scope.commit());
+    COFFER_ASSIGN(Attr a, attr_of(n));
     lookups_[n.ino] += 1;
-    return attr_of(n);
+    return a;
 }
 
 Result<Attr> Core::mknod(Ino parent, std::string_view name, uint32_t mode, uint64_t rdev, const Ctx& ctx) {
@@ -123,8 +125,9 @@ Result<Attr> Core::link(Ino ino, Ino new_parent, std::string_view new_name) {
     COFFER_TRY(record(format::Op{clock_.next(), l}));
     COFFER_ASSIGN(NodeRow after, node_locked(ino));
     COFFER_TRY(scope.commit());
+    COFFER_ASSIGN(Attr a, attr_of(after));
     lookups_[ino] += 1;
-    return attr_of(after);
+    return a;
 }
 
 Status Core::unlink(Ino parent, std::string_view name) {
@@ -247,12 +250,19 @@ Status Core::readdir(Ino ino, uint64_t fh, uint64_t offset, bool plus, const Dir
             return false;
         }
         auto child = ix_->node(d.child);
-        if (!child.ok() || !*child) return true;  // raced with a removal
-        Attr a = attr_of(**child);
-        if (!fill(DirEntry{std::move(*name), d.child, a.mode & S_IFMT}, plus ? &a : nullptr,
+        if (!child.ok()) {
+            inner = std::move(child).error();
+            return false;
+        }
+        if (!*child) return true;  // raced with a removal
+        // readdirplus: an entry whose attributes cannot be read goes without
+        // them (its lookup then reports why), the others are still listed.
+        Result<Attr> a = plus ? attr_of(**child) : Result<Attr>(Attr{});
+        const bool with_attr = plus && a.ok();
+        if (!fill(DirEntry{std::move(*name), d.child, (*child)->mode & S_IFMT}, with_attr ? &*a : nullptr,
                   static_cast<uint64_t>(d.id) + 2))
             return false;
-        if (plus) lookups_[d.child] += 1;
+        if (with_attr) lookups_[d.child] += 1;
         return true;
     }));
     return inner;

@@ -10,7 +10,6 @@
 #include <string>
 #include <vector>
 
-#include "coffer/fuse/ops.h"
 #include "coffer/util/result.h"
 #include "coffer/vfs/filesystem.h"
 
@@ -18,37 +17,20 @@ struct fuse_session;
 
 namespace coffer::fuse {
 
-// Entry and attribute timeouts handed to the kernel, in seconds. While
-// mounted only this daemon changes the tree (other devices' segments are
-// applied at mount), so the kernel may cache for a while; a sync that merges
-// while mounted must invalidate what it changes (fuse_lowlevel_notify_inval_*).
-constexpr double kEntryTimeout = 10.0;
-constexpr double kAttrTimeout = 10.0;
-constexpr unsigned kMaxWrite = 1u << 19;
-constexpr unsigned kMaxReadahead = 1u << 20;
+struct OpsContext;  // src/fuse/ops.h
+
 // The kernel reads ahead at most 128 KiB on a FUSE mount, whatever FUSE_INIT
 // says (it can only lower it); its read_ahead_kb in sysfs raises it. With
 // 2 MiB a sequential read keeps four 512 KiB READs in flight, so two workers
-// decrypt at once (1 GiB cold: 1.6 s instead of 2.0 s here).
+// decrypt at once (docs/PERFORMANCE.md).
 constexpr unsigned kDefaultReadAheadKb = 2048;
-// Two workers wait on each of the first kMaxPinnedCpus CPUs (see
-// src/fuse/loop.cpp; every request wakes them all, so more would cost more
-// than they save); more start when requests arrive together (the kernel's
-// write-back sends up to 12 at once) and end again when idle: each holds a
-// request buffer of max_write and coffer's per-thread scratch (~3 MiB).
-constexpr unsigned kMaxPinnedCpus = 4;
-// Worker threads at most (libfuse's default is 10). A kernel cache fill may
-// wait for a page that a read of the same file holds, and changes of that
-// file wait for the fill (see vfs Core::ContentChange); the reads need free
-// workers, so there must be more workers than such waiters can ever be.
-constexpr unsigned kMaxThreads = 64;
 
 struct SessionOptions {
     std::string vault_path;  // shown as fsname=coffer:<vault_path>
     bool read_only = false;
     bool allow_other = false;
     // Who checks permissions: the kernel (default_permissions) or the daemon
-    // at each request (vfs/access.h). The kernel always when other users
+    // at each request (vfs/permissions.h). The kernel always when other users
     // may reach the mount (allow_other; false is then refused); unset: the
     // daemon. Its checks save a GETATTR of the parent before every create
     // and unlink (the kernel's cached attributes of a changed folder are
@@ -97,8 +79,8 @@ public:
     void unmount();
 
 private:
-    Session() = default;
-    OpsContext ctx_;
+    Session();
+    std::unique_ptr<OpsContext> ctx_;
     ::fuse_session* se_ = nullptr;
     std::mutex unmount_mu_;
     bool mounted_ = false;

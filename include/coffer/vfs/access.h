@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 
+#include "coffer/util/result.h"
 #include "coffer/vfs/filesystem.h"
 
 namespace coffer::vfs {
@@ -25,32 +26,37 @@ struct Caller {
 // Access bits, as access(2)'s R_OK / W_OK / X_OK.
 constexpr int kMayRead = 4, kMayWrite = 2, kMayExec = 1;
 
+// The two refusals, as Code::permission with the errno the kernel would
+// give: EACCES when mode bits deny, EPERM when only the owner (or root) may.
+Error access_denied();
+Error not_permitted();
+
 // May `c` read / write / search-or-execute `a`? Root may do all but execute
 // a non-directory with no execute bit at all.
 bool may(const Attr& a, const Caller& c, int mask);
 
 // Removing or renaming away an entry `victim` of directory `dir`: the
-// sticky-bit rule (0 or EPERM). Write and search permission on `dir` are
+// sticky-bit rule (not_permitted). Write and search permission on `dir` are
 // checked separately with may().
-int check_sticky(const Attr& dir, const Attr& victim, const Caller& c);
+Status check_sticky(const Attr& dir, const Attr& victim, const Caller& c);
 
-// What a setattr may change (0, EPERM or EACCES), and the one change the
+// What a setattr may change (not_permitted, access_denied), and the one change the
 // rules make to it: a non-root caller outside the file's group cannot set
 // S_ISGID, which chmod then drops (as Linux does). `with_handle`: the
 // request came through an open file (ftruncate, futimens), whose open was
 // checked. `kernel_times`: the kernel's write-back cache keeps file times
 // and hands them over as explicit times (also for touch and for a write by
 // a caller who may write but does not own the file).
-int check_setattr(const Attr& a, const Caller& c, SetAttrReq& req, bool with_handle, bool kernel_times);
+Status check_setattr(const Attr& a, const Caller& c, SetAttrReq& req, bool with_handle, bool kernel_times);
 
-// A hard link to `a` by someone else than its owner (0 or EPERM): Linux's
+// A hard link to `a` by someone else than its owner (not_permitted): Linux's
 // protected_hardlinks rule (on by default in Debian): only a regular file
 // the caller may read and write, and not setuid or setgid-executable.
-int check_link_source(const Attr& a, const Caller& c);
+Status check_link_source(const Attr& a, const Caller& c);
 
-// Setting or removing a user.* xattr (0, EPERM or EACCES): write permission,
+// Setting or removing a user.* xattr (not_permitted, access_denied): write permission,
 // and in a sticky folder only its owner.
-int check_user_xattr_write(const Attr& a, const Caller& c);
+Status check_user_xattr_write(const Attr& a, const Caller& c);
 
 // open(2) flags to the access they need (O_TRUNC needs write).
 int open_mask(int flags);

@@ -4,7 +4,7 @@
 #include <cstring>
 #include <vector>
 
-#include "coffer/fuse/wire.h"
+#include "fuse/wire.h"
 
 using namespace coffer;
 

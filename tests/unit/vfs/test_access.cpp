@@ -39,6 +39,13 @@ struct Who {
     }
 };
 
+// 0 when allowed, else the errno of the refusal (always Code::permission).
+int errno_of(const coffer::Status& st) {
+    if (st.ok()) return 0;
+    CHECK(st.error().code == coffer::Code::permission);
+    return st.error().to_errno();
+}
+
 }  // namespace
 
 TEST_CASE("may: the owner gets the owner's bits, and only those") {
@@ -115,13 +122,13 @@ TEST_CASE(
     Attr mine = node(S_IFREG | 0644, 1000, 1000);
     Attr theirs = node(S_IFREG | 0666, 1001, 1001);
     Who alice(1000, 1000), root(0, 0);
-    CHECK(check_sticky(tmp, mine, alice.c) == 0);
-    CHECK(check_sticky(tmp, theirs, alice.c) == EPERM);
-    CHECK(check_sticky(tmp, theirs, root.c) == 0);
+    CHECK(errno_of(check_sticky(tmp, mine, alice.c)) == 0);
+    CHECK(errno_of(check_sticky(tmp, theirs, alice.c)) == EPERM);
+    CHECK(errno_of(check_sticky(tmp, theirs, root.c)) == 0);
     Attr owned = node(S_IFDIR | 01777, 1000, 1000);
-    CHECK(check_sticky(owned, theirs, alice.c) == 0);
+    CHECK(errno_of(check_sticky(owned, theirs, alice.c)) == 0);
     Attr plain = node(S_IFDIR | 0777, 0, 0);
-    CHECK(check_sticky(plain, theirs, alice.c) == 0);
+    CHECK(errno_of(check_sticky(plain, theirs, alice.c)) == 0);
 }
 
 TEST_CASE("check_setattr: chown and chgrp") {
@@ -129,19 +136,19 @@ TEST_CASE("check_setattr: chown and chgrp") {
     Who alice(1000, 1000, {2000}), bob(1001, 1001), root(0, 0);
     SetAttrReq give;
     give.uid = 1001;
-    CHECK(check_setattr(f, alice.c, give, false, false) == EPERM);
-    CHECK(check_setattr(f, root.c, give, false, false) == 0);
+    CHECK(errno_of(check_setattr(f, alice.c, give, false, false)) == EPERM);
+    CHECK(errno_of(check_setattr(f, root.c, give, false, false)) == 0);
     SetAttrReq same;
     same.uid = 1000;
-    CHECK(check_setattr(f, alice.c, same, false, false) == 0);
-    CHECK(check_setattr(f, bob.c, same, false, false) == EPERM);
+    CHECK(errno_of(check_setattr(f, alice.c, same, false, false)) == 0);
+    CHECK(errno_of(check_setattr(f, bob.c, same, false, false)) == EPERM);
     SetAttrReq grp;
     grp.gid = 2000;
-    CHECK(check_setattr(f, alice.c, grp, false, false) == 0);
+    CHECK(errno_of(check_setattr(f, alice.c, grp, false, false)) == 0);
     grp.gid = 3000;
-    CHECK(check_setattr(f, alice.c, grp, false, false) == EPERM);
+    CHECK(errno_of(check_setattr(f, alice.c, grp, false, false)) == EPERM);
     grp.gid = 1000;
-    CHECK(check_setattr(f, bob.c, grp, false, false) == EPERM);
+    CHECK(errno_of(check_setattr(f, bob.c, grp, false, false)) == EPERM);
 }
 
 TEST_CASE(
@@ -151,35 +158,35 @@ TEST_CASE(
     Who alice(1000, 1000), member(1000, 1000, {2000}), bob(1001, 1001), root(0, 0);
     SetAttrReq m;
     m.mode = 0700;
-    CHECK(check_setattr(f, bob.c, m, false, false) == EPERM);
-    CHECK(check_setattr(f, alice.c, m, false, false) == 0);
+    CHECK(errno_of(check_setattr(f, bob.c, m, false, false)) == EPERM);
+    CHECK(errno_of(check_setattr(f, alice.c, m, false, false)) == 0);
     CHECK(*m.mode == 0700);
     SetAttrReq sg;
     sg.mode = 02755;
-    CHECK(check_setattr(f, alice.c, sg, false, false) == 0);
+    CHECK(errno_of(check_setattr(f, alice.c, sg, false, false)) == 0);
     CHECK(*sg.mode == 0755);  // alice is not in group 2000
     SetAttrReq sg2;
     sg2.mode = 02755;
-    CHECK(check_setattr(f, member.c, sg2, false, false) == 0);
+    CHECK(errno_of(check_setattr(f, member.c, sg2, false, false)) == 0);
     CHECK(*sg2.mode == 02755);
     SetAttrReq sg3;
     sg3.mode = 02755;
-    CHECK(check_setattr(f, root.c, sg3, false, false) == 0);
+    CHECK(errno_of(check_setattr(f, root.c, sg3, false, false)) == 0);
     CHECK(*sg3.mode == 02755);
     // The kernel clearing setuid/setgid before bob's write: allowed.
     SetAttrReq kill;
     kill.mode = 0755;
-    CHECK(check_setattr(f, bob.c, kill, true, true) == 0);
+    CHECK(errno_of(check_setattr(f, bob.c, kill, true, true)) == 0);
     SetAttrReq kill_uid_only;
     kill_uid_only.mode = 02755;
-    CHECK(check_setattr(f, bob.c, kill_uid_only, true, true) == 0);
+    CHECK(errno_of(check_setattr(f, bob.c, kill_uid_only, true, true)) == 0);
     // ... but not anything more.
     SetAttrReq more;
     more.mode = 0777;
-    CHECK(check_setattr(f, bob.c, more, true, true) == EPERM);
+    CHECK(errno_of(check_setattr(f, bob.c, more, true, true)) == EPERM);
     SetAttrReq add;
     add.mode = 07755;
-    CHECK(check_setattr(f, bob.c, add, true, true) == EPERM);
+    CHECK(errno_of(check_setattr(f, bob.c, add, true, true)) == EPERM);
 }
 
 TEST_CASE(
@@ -189,11 +196,11 @@ TEST_CASE(
     Who alice(1000, 1000), bob(1001, 1001);
     SetAttrReq t;
     t.size = 0;
-    CHECK(check_setattr(f, alice.c, t, false, false) == 0);
-    CHECK(check_setattr(f, bob.c, t, false, false) == EACCES);
-    CHECK(check_setattr(f, bob.c, t, true, false) == 0);
+    CHECK(errno_of(check_setattr(f, alice.c, t, false, false)) == 0);
+    CHECK(errno_of(check_setattr(f, bob.c, t, false, false)) == EACCES);
+    CHECK(errno_of(check_setattr(f, bob.c, t, true, false)) == 0);
     Attr ro = node(S_IFREG | 0444, 1000, 1000);
-    CHECK(check_setattr(ro, alice.c, t, false, false) == EACCES);
+    CHECK(errno_of(check_setattr(ro, alice.c, t, false, false)) == EACCES);
 }
 
 TEST_CASE(
@@ -206,17 +213,17 @@ TEST_CASE(
     SetAttrReq touch;
     touch.atime = T::now;
     touch.mtime = T::now;
-    CHECK(check_setattr(f, bob.c, touch, false, false) == 0);
-    CHECK(check_setattr(ro, bob.c, touch, false, false) == EACCES);
-    CHECK(check_setattr(ro, alice.c, touch, false, false) == 0);
+    CHECK(errno_of(check_setattr(f, bob.c, touch, false, false)) == 0);
+    CHECK(errno_of(check_setattr(ro, bob.c, touch, false, false)) == EACCES);
+    CHECK(errno_of(check_setattr(ro, alice.c, touch, false, false)) == 0);
     SetAttrReq set;
     set.atime = T::set;
     set.mtime = T::set;
-    CHECK(check_setattr(f, bob.c, set, false, false) == EPERM);
-    CHECK(check_setattr(f, alice.c, set, false, false) == 0);
+    CHECK(errno_of(check_setattr(f, bob.c, set, false, false)) == EPERM);
+    CHECK(errno_of(check_setattr(f, alice.c, set, false, false)) == 0);
     SetAttrReq half;  // utimensat(UTIME_OMIT, UTIME_NOW): not a touch
     half.mtime = T::now;
-    CHECK(check_setattr(f, bob.c, half, false, false) == EPERM);
+    CHECK(errno_of(check_setattr(f, bob.c, half, false, false)) == EPERM);
     // With the write-back cache the kernel's touch is atime "now", mtime and
     // ctime explicit,
     SetAttrReq wb_touch;
@@ -224,24 +231,24 @@ TEST_CASE(
     wb_touch.mtime = T::set;
     wb_touch.mtime_val = timespec{7, 0};
     wb_touch.ctime = timespec{7, 0};
-    CHECK(check_setattr(f, bob.c, wb_touch, false, true) == 0);
-    CHECK(check_setattr(ro, bob.c, wb_touch, false, true) == EACCES);
+    CHECK(errno_of(check_setattr(f, bob.c, wb_touch, false, true)) == 0);
+    CHECK(errno_of(check_setattr(ro, bob.c, wb_touch, false, true)) == EACCES);
     // and its own time stamps after a write are mtime and ctime.
     SetAttrReq stamp;
     stamp.mtime = T::set;
     stamp.mtime_val = timespec{7, 0};
     stamp.ctime = timespec{7, 0};
-    CHECK(check_setattr(f, bob.c, stamp, true, true) == 0);
+    CHECK(errno_of(check_setattr(f, bob.c, stamp, true, true)) == 0);
     // An explicit atime is never the kernel's.
     SetAttrReq explicit_atime = wb_touch;
     explicit_atime.atime = T::set;
-    CHECK(check_setattr(f, bob.c, explicit_atime, false, true) == EPERM);
+    CHECK(errno_of(check_setattr(f, bob.c, explicit_atime, false, true)) == EPERM);
     // Without the write-back cache, explicit mtime and ctime are the caller's.
-    CHECK(check_setattr(f, bob.c, stamp, true, false) == EPERM);
+    CHECK(errno_of(check_setattr(f, bob.c, stamp, true, false)) == EPERM);
     // A ctime alone (the kernel marking a change) needs nothing.
     SetAttrReq ctime_only;
     ctime_only.ctime = timespec{1, 0};
-    CHECK(check_setattr(ro, bob.c, ctime_only, false, true) == 0);
+    CHECK(errno_of(check_setattr(ro, bob.c, ctime_only, false, true)) == 0);
 }
 
 TEST_CASE("open_mask: open(2) flags to the access they need") {
@@ -265,36 +272,36 @@ TEST_CASE(
     ctime_stamp.mtime = T::set;
     ctime_stamp.mtime_val = timespec{100, 5};
     ctime_stamp.ctime = timespec{200, 0};
-    CHECK(check_setattr(f, bob.c, ctime_stamp, false, true) == 0);
+    CHECK(errno_of(check_setattr(f, bob.c, ctime_stamp, false, true)) == 0);
     // A changed mtime is a write's stamp: bob may not write f.
     SetAttrReq write_stamp = ctime_stamp;
     write_stamp.mtime_val = timespec{150, 0};
-    CHECK(check_setattr(f, bob.c, write_stamp, false, true) == EACCES);
+    CHECK(errno_of(check_setattr(f, bob.c, write_stamp, false, true)) == EACCES);
     // Without the write-back cache the same request is bob's own utimensat.
-    CHECK(check_setattr(f, bob.c, ctime_stamp, false, false) == EPERM);
+    CHECK(errno_of(check_setattr(f, bob.c, ctime_stamp, false, false)) == EPERM);
 }
 
 TEST_CASE("check_link_source: protected hard links") {
     Who alice(1000, 1000), root(0, 0);
-    CHECK(check_link_source(node(S_IFREG | 0600, 1000, 1000), alice.c) == 0);
-    CHECK(check_link_source(node(S_IFREG | 0600, 0, 0), alice.c) == EPERM);
-    CHECK(check_link_source(node(S_IFREG | 0600, 0, 0), root.c) == 0);
-    CHECK(check_link_source(node(S_IFREG | 0666, 0, 0), alice.c) == 0);
-    CHECK(check_link_source(node(S_IFREG | 0644, 0, 0), alice.c) == EPERM);
-    CHECK(check_link_source(node(S_IFREG | 04777, 0, 0), alice.c) == EPERM);
-    CHECK(check_link_source(node(S_IFREG | 02777, 0, 0), alice.c) == EPERM);
-    CHECK(check_link_source(node(S_IFREG | 02767, 0, 0), alice.c) == 0);  // setgid without group-exec
-    CHECK(check_link_source(node(S_IFIFO | 0666, 0, 0), alice.c) == EPERM);
+    CHECK(errno_of(check_link_source(node(S_IFREG | 0600, 1000, 1000), alice.c)) == 0);
+    CHECK(errno_of(check_link_source(node(S_IFREG | 0600, 0, 0), alice.c)) == EPERM);
+    CHECK(errno_of(check_link_source(node(S_IFREG | 0600, 0, 0), root.c)) == 0);
+    CHECK(errno_of(check_link_source(node(S_IFREG | 0666, 0, 0), alice.c)) == 0);
+    CHECK(errno_of(check_link_source(node(S_IFREG | 0644, 0, 0), alice.c)) == EPERM);
+    CHECK(errno_of(check_link_source(node(S_IFREG | 04777, 0, 0), alice.c)) == EPERM);
+    CHECK(errno_of(check_link_source(node(S_IFREG | 02777, 0, 0), alice.c)) == EPERM);
+    CHECK(errno_of(check_link_source(node(S_IFREG | 02767, 0, 0), alice.c)) == 0);  // setgid without group-exec
+    CHECK(errno_of(check_link_source(node(S_IFIFO | 0666, 0, 0), alice.c)) == EPERM);
 }
 
 TEST_CASE("check_user_xattr_write: write permission; a sticky folder's owner only") {
     Who alice(1000, 1000), root(0, 0);
-    CHECK(check_user_xattr_write(node(S_IFREG | 0666, 0, 0), alice.c) == 0);
-    CHECK(check_user_xattr_write(node(S_IFREG | 0644, 0, 0), alice.c) == EACCES);
-    CHECK(check_user_xattr_write(node(S_IFDIR | 01777, 0, 0), alice.c) == EPERM);
-    CHECK(check_user_xattr_write(node(S_IFDIR | 01777, 1000, 0), alice.c) == 0);
-    CHECK(check_user_xattr_write(node(S_IFDIR | 01777, 0, 0), root.c) == 0);
-    CHECK(check_user_xattr_write(node(S_IFDIR | 0777, 0, 0), alice.c) == 0);
+    CHECK(errno_of(check_user_xattr_write(node(S_IFREG | 0666, 0, 0), alice.c)) == 0);
+    CHECK(errno_of(check_user_xattr_write(node(S_IFREG | 0644, 0, 0), alice.c)) == EACCES);
+    CHECK(errno_of(check_user_xattr_write(node(S_IFDIR | 01777, 0, 0), alice.c)) == EPERM);
+    CHECK(errno_of(check_user_xattr_write(node(S_IFDIR | 01777, 1000, 0), alice.c)) == 0);
+    CHECK(errno_of(check_user_xattr_write(node(S_IFDIR | 01777, 0, 0), root.c)) == 0);
+    CHECK(errno_of(check_user_xattr_write(node(S_IFDIR | 0777, 0, 0), alice.c)) == 0);
 }
 
 TEST_CASE("mode_without_privileges: setuid always goes, setgid only when group-executable") {

@@ -33,7 +33,7 @@ struct State {
 };
 
 // Custom I/O for libfuse; `userdata` is the session's OpsContext, whose
-// wire_state() the functions use.
+// `wire` member the functions use.
 ssize_t read(int fd, void* buf, size_t len, void* userdata);
 ssize_t writev(int fd, struct iovec* iov, int count, void* userdata);
 
