@@ -46,7 +46,8 @@ namespace coffer::store { class Vault; }
 namespace coffer::sync {
 
 // Checks every journal segment (chain, authentication), replays the metadata
-// in memory and opens every block of every chunk it references. Problems are
+// into a scratch local state (a temporary folder, removed afterwards), walks
+// the tree and reads every block of every file it references. Problems are
 // listed by file path where one is known; unreferenced objects are reported
 // as orphans (not problems).
 struct FsckReport {

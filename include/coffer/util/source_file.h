@@ -3,10 +3,9 @@
 // A large read of a range the page cache does not hold goes around it
 // (O_DIRECT): the disk then writes straight into a buffer this thread
 // reuses. Read through the page cache, every byte lands in a fresh page
-// first and is copied out of it, and on this machine (a virtual one) that
-// copy costs as much CPU as decrypting the bytes: a cold 1 GiB read spent
-// 0.8–1.5 s of system time in it, against 0.08–0.18 s direct (measured
-// with dd; docs/PERFORMANCE.md). Small reads and ranges already cached stay
+// first and is copied out of it, and on a virtual machine that copy can
+// cost as much CPU as decrypting the bytes (docs/PERFORMANCE.md, session 6,
+// has the measurements). Small reads and ranges already cached stay
 // buffered, so neighbouring random reads keep hitting the cache. Where the
 // file system refuses O_DIRECT (tmpfs, some FUSE cloud mounts), reads stay
 // buffered.
