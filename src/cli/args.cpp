@@ -1,5 +1,5 @@
 // Command-line parsing with CLI11, exactly the shape of docs/CLI-SPEC.md.
-#include "coffer/cli/args.h"
+#include "args.h"
 
 #include <CLI/CLI.hpp>
 

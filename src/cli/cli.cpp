@@ -3,8 +3,8 @@
 
 #include <iostream>
 
-#include "coffer/cli/args.h"
-#include "coffer/cli/commands.h"
+#include "args.h"
+#include "commands.h"
 #include "coffer/crypto/crypto.h"
 
 namespace coffer::cli {

@@ -8,8 +8,8 @@
 #include <cstdlib>
 #include <iostream>
 
-#include "coffer/cli/commands.h"
-#include "coffer/cli/secrets.h"
+#include "commands.h"
+#include "secrets.h"
 #include "coffer/format/slots.h"
 
 namespace coffer::cli {

@@ -1,5 +1,5 @@
 // Control socket, line protocol and mount table lookups.
-#include "coffer/cli/control.h"
+#include "control.h"
 
 #include <fcntl.h>
 #include <poll.h>

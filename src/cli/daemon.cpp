@@ -16,9 +16,9 @@
 #include <iostream>
 #include <mutex>
 
-#include "coffer/cli/commands.h"
-#include "coffer/cli/control.h"
-#include "coffer/cli/secrets.h"
+#include "commands.h"
+#include "control.h"
+#include "secrets.h"
 #include "coffer/fuse/session.h"
 #include "coffer/sync/sync.h"
 #include "coffer/util/log.h"

@@ -10,8 +10,8 @@
 #include <iostream>
 #include <thread>
 
-#include "coffer/cli/commands.h"
-#include "coffer/cli/control.h"
+#include "commands.h"
+#include "control.h"
 #include "coffer/sync/sync.h"
 
 namespace coffer::cli {

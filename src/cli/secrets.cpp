@@ -1,5 +1,5 @@
 // Passwords and recovery keys in and out of the process.
-#include "coffer/cli/secrets.h"
+#include "secrets.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>

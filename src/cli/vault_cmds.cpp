@@ -6,8 +6,8 @@
 #include <cstdio>
 #include <iostream>
 
-#include "coffer/cli/commands.h"
-#include "coffer/cli/secrets.h"
+#include "commands.h"
+#include "secrets.h"
 #include "coffer/format/slots.h"
 #include "coffer/sync/sync.h"
 

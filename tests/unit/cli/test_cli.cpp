@@ -10,10 +10,10 @@
 #include <string>
 #include <vector>
 
-#include "coffer/cli/args.h"
-#include "coffer/cli/commands.h"
-#include "coffer/cli/control.h"
-#include "coffer/cli/secrets.h"
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "cli/control.h"
+#include "cli/secrets.h"
 #include "coffer/crypto/crypto.h"
 #include "coffer/format/slots.h"
 

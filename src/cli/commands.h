@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-#include "coffer/cli/args.h"
+#include "args.h"
 #include "coffer/store/vault.h"
 #include "coffer/util/log.h"
 #include "coffer/vfs/filesystem.h"
