@@ -7,12 +7,18 @@ if(NOT WORK_DIR)
 endif()
 set(checker ${CMAKE_CURRENT_LIST_DIR}/check_layers.cmake)
 
-# Runs the checker on a tree whose one file src/<layer>/x.cpp has `body`.
+# Runs the checker on a tree whose one file has `body`: src/<layer>/x.cpp,
+# or CASE_FILE (relative, with <layer> in it) when that is set.
 function(run_case layer body out_rc out_text)
   set(root ${WORK_DIR}/tree)
   file(REMOVE_RECURSE ${root})
   file(MAKE_DIRECTORY ${root}/src/${layer} ${root}/include/coffer/${layer})
-  file(WRITE ${root}/src/${layer}/x.cpp "${body}")
+  if(CASE_FILE)
+    set(rel "${CASE_FILE}")
+  else()
+    set(rel "src/${layer}/x.cpp")
+  endif()
+  file(WRITE ${root}/${rel} "${body}")
   execute_process(COMMAND ${CMAKE_COMMAND} -DLAYER=${layer} -DSOURCE_DIR=${root} -DSTAMP=${WORK_DIR}/stamp
                           -P ${checker}
                   RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
@@ -52,4 +58,16 @@ expect_fail(vfs "${head}#include <sqlite3.h>\n" "src/vfs/x.cpp:4: #include <sqli
 expect_fail(util "${head}#include <sodium.h>\n" "only layer crypto includes sodium.h")
 expect_fail(store "${head}#include \"../index/db.h\"\n" "src/store/x.cpp:4: #include \"../index/db.h\": no \"..\"")
 expect_fail(sync "${head}#include <boost/filesystem.hpp>\n" "no layer includes boost/filesystem.hpp")
-message(STATUS "check_layers.cmake: 3 trees passed, 6 wrong includes caught")
+# ".." is refused first, even behind an allowed layer's prefix.
+expect_fail(sync "${head}#include \"coffer/vfs/../../../src/vfs/core.h\"\n"
+            "src/sync/x.cpp:4: #include \"coffer/vfs/../../../src/vfs/core.h\": no \"..\"")
+# Private and public headers are checked as the sources are.
+set(CASE_FILE src/sync/x.h)
+expect_fail(sync "${head}#include \"coffer/fuse/session.h\"\n"
+            "src/sync/x.h:4: #include \"coffer/fuse/session.h\": layer sync may include")
+set(CASE_FILE include/coffer/fuse/x.h)
+expect_fail(fuse "${head}#include \"coffer/store/vault.h\"\n"
+            "include/coffer/fuse/x.h:4: #include \"coffer/store/vault.h\": layer fuse may include")
+unset(CASE_FILE)
+
+message(STATUS "check_layers.cmake: 3 trees passed, 9 wrong includes caught")

@@ -14,7 +14,7 @@ namespace coffer::fuse {
 constexpr unsigned kMaxPinnedCpus = 4;
 // Worker threads at most (libfuse's default is 10). A kernel cache fill may
 // wait for a page that a read of the same file holds, and changes of that
-// file wait for the fill (see vfs Core::ContentChange); the reads need free
+// file wait for the fill (see src/vfs/change_gate.h); the reads need free
 // workers, so there must be more workers than such waiters can ever be.
 constexpr unsigned kMaxThreads = 64;
 

@@ -17,7 +17,14 @@ void Index::forget_cached() {
 }
 
 Status Index::begin_batch() {
-    if (batch_) return {};
+    if (batch_) {
+        // SQLite rolled the batch back on its own (an I/O error, a full
+        // disk): nothing may be written in autocommit mode behind the
+        // staging log's fsync. The loss is reported by the next commit.
+        if (sqlite3_get_autocommit(db_->raw()))
+            return Error{Code::io, EIO, "index: the batch was rolled back by an earlier error"};
+        return {};
+    }
     COFFER_TRY(db_->exec("BEGIN IMMEDIATE"));
     batch_ = true;
     return {};

@@ -255,7 +255,19 @@ Result<Bytes> VaultDir::read_at(std::string_view rel, uint64_t offset, size_t ma
     for (;;) {
         if (done == out.size()) {
             if (out.size() >= max_len) break;
-            out.resize(std::min<size_t>(max_len, out.size() + 64 * 1024));
+            // Read to the size it had: grow only if the file did, probing
+            // with a small buffer first (growing a full vector doubles it).
+            uint8_t probe[4096];
+            const size_t want = std::min<size_t>(sizeof probe, max_len - out.size());
+            ssize_t n = ::pread(fd.get(), probe, want, static_cast<off_t>(offset + done));
+            if (n < 0) {
+                if (errno == EINTR) continue;
+                return sys_error(errno, "reading vault file " + str(rel));
+            }
+            if (n == 0) break;
+            out.insert(out.end(), probe, probe + n);
+            done += static_cast<size_t>(n);
+            continue;
         }
         ssize_t n = ::pread(fd.get(), out.data() + done, out.size() - done, static_cast<off_t>(offset + done));
         if (n < 0) {

@@ -33,27 +33,37 @@ struct ScratchDir {
 
 namespace {
 // Every regular file of the tree, with its path, found by walking it from
-// the root (a file with several links once).
-Status regular_files(vfs::Filesystem& fs, std::vector<std::pair<vfs::Ino, std::string>>& out) {
-    std::set<vfs::Ino> seen;
+// the root (a file with several links once, a folder once). A folder that
+// cannot be listed is reported and skipped; files the walk does not reach
+// are added by inode number, so none goes unread.
+Status regular_files(vfs::Filesystem& fs, FsckReport& report, std::vector<std::pair<vfs::Ino, std::string>>& out) {
+    std::set<vfs::Ino> seen, dirs_seen{vfs::kRootIno};
     std::vector<std::pair<vfs::Ino, std::string>> dirs{{vfs::kRootIno, ""}};
     while (!dirs.empty()) {
         const vfs::Ino dir = dirs.back().first;
         const std::string path = std::move(dirs.back().second);
         dirs.pop_back();
-        COFFER_ASSIGN(uint64_t fh, fs.opendir(dir));
-        Status walked = fs.readdir(dir, fh, 0, false, [&](const vfs::DirEntry& e, const vfs::Attr*, uint64_t) {
+        auto fh = fs.opendir(dir);
+        if (!fh.ok()) {
+            report.tampered.push_back((path.empty() ? "/" : path) + ": " + fh.error().message());
+            continue;
+        }
+        Status walked = fs.readdir(dir, *fh, 0, false, [&](const vfs::DirEntry& e, const vfs::Attr*, uint64_t) {
             if (e.name == "." || e.name == "..") return true;
             std::string p = path.empty() ? e.name : path + "/" + e.name;
-            if (S_ISDIR(e.mode))
-                dirs.emplace_back(e.ino, std::move(p));
-            else if (S_ISREG(e.mode) && seen.insert(e.ino).second)
+            if (S_ISDIR(e.mode)) {
+                if (dirs_seen.insert(e.ino).second) dirs.emplace_back(e.ino, std::move(p));
+            } else if (S_ISREG(e.mode) && seen.insert(e.ino).second) {
                 out.emplace_back(e.ino, std::move(p));
+            }
             return true;
         });
-        (void)fs.releasedir(dir, fh);
-        COFFER_TRY(walked);
+        (void)fs.releasedir(dir, *fh);
+        if (!walked.ok()) report.tampered.push_back((path.empty() ? "/" : path) + ": " + walked.error().message());
     }
+    COFFER_ASSIGN(auto all, fs.replica().regular_files());
+    for (vfs::Ino ino : all)
+        if (seen.insert(ino).second) out.emplace_back(ino, "(file with no path, inode " + std::to_string(ino) + ")");
     return {};
 }
 }  // namespace
@@ -90,7 +100,7 @@ Result<FsckReport> fsck(store::Vault& vault, const format::Header& header, const
         report.segments += segs.size();
     }
     std::vector<std::pair<vfs::Ino, std::string>> files;
-    COFFER_TRY(regular_files(fs, files));
+    COFFER_TRY(regular_files(fs, report, files));
     std::vector<uint8_t> buf(1 << 20);
     for (const auto& [ino, path] : files) {
         report.files += 1;

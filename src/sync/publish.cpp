@@ -218,6 +218,10 @@ coffer::Status publish_cut(vfs::Replica& replica, vfs::Cut& cut, PublishStats& s
     stats.ops = segment.ops();
     stats.segment_seq = cut.seq;
     Bytes bytes = segment.finish(keys.journal_key);
+    // Every reader refuses a segment above the cap: never write one.
+    if (bytes.size() > store::kMaxSegmentFile)
+        return make_error(Code::too_big, "this publish's segment would be " + std::to_string(bytes.size()) +
+                                             " bytes, above the limit of " + std::to_string(store::kMaxSegmentFile));
     stats.bytes += bytes.size();
     result.segment = bytes;
     COFFER_TRY(replica.complete_cut(cut, result));

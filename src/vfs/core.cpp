@@ -157,7 +157,7 @@ void Core::drop_unused_logs() {
 
 // ---------------------------------------------------------------- batching
 Core::OpScope::~OpScope() {
-    // sp_ rolls back: a key may be cached for an inode number that will be reused
+    // sp_ rolls back: a key may be cached for a node the operation created
     if (sp_.open()) c_.keys_.clear();
 }
 
@@ -214,7 +214,7 @@ Status Core::commit_locked(bool durable) {
     auto st = ix_->commit_batch();
     if (!st.ok()) {
         if (!ix_->in_batch()) {
-            keys_.clear();  // inode numbers of the lost batch will be handed out again
+            keys_.clear();  // it may hold keys of nodes the lost batch created
             // SQLite rolled the batch back: operations acknowledged since the
             // last commit are gone. Say so loudly; later fsyncs fail.
             log::error("the local index could not commit (" + st.error().message() +

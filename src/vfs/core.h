@@ -91,6 +91,7 @@ public:
     Result<ReplicaStatus> status() override;
     std::vector<std::string> journal_gaps() override;
     Result<std::vector<Id128>> referenced_objects() override;
+    Result<std::vector<Ino>> regular_files() override;
 
     // Tests of crash consistency: from now on nothing more is committed and
     // the destructor leaves the batch uncommitted, as a killed process would.

@@ -168,7 +168,11 @@ Status Core::complete_cut(const Cut& cut, const CutResult& result) {
         return make_error(Code::internal, "a publish result does not match its cut");
     MutexLock lk(mu_);
     COFFER_TRY(commit_locked(true));
-    COFFER_TRY(ensure_tx());
+    // All of it or nothing: a failure half-way (a full disk while the
+    // segment is stored) must not leave published ops deleted without their
+    // intent, or an intent of zeros.
+    OpScope scope(*this);
+    COFFER_TRY(scope.begin(OpScope::Space::consumes, result.segment.size()));
     const uint64_t E = header_.extent_size;
     for (size_t i = 0; i < cut.nodes.size(); ++i) {
         const NodeCut& c = cut.nodes[i];
@@ -194,12 +198,13 @@ Status Core::complete_cut(const Cut& cut, const CutResult& result) {
         COFFER_TRY(ix_->update_node(*row));
     }
     COFFER_TRY(ix_->delete_pending_upto(cut.ops_upto));
-    frozen_upto_ = 0;  // the rows the cut took are gone (row ids may start again at 1)
     COFFER_TRY(ix_->put_intent(cut.seq, result.segment));
     COFFER_TRY(ix_->set_meta_int("next_seq", static_cast<int64_t>(cut.seq + 1)));
     format::Hash32 h = format::segment_hash(result.segment);
     COFFER_TRY(ix_->add_segment(device_, cut.seq, h));
     COFFER_TRY(ix_->set_meta_int("hlc", static_cast<int64_t>(clock_.last())));
+    COFFER_TRY(scope.commit());
+    frozen_upto_ = 0;  // the rows the cut took are gone (row ids may start again at 1)
     return commit_locked(true);
 }
 

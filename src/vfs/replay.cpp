@@ -144,6 +144,11 @@ Status Core::apply_segment(const format::Segment& seg, ByteSpan bytes) {
     return ix_->add_segment(seg.device, seg.seq, h);
 }
 
+Result<std::vector<Ino>> Core::regular_files() {
+    MutexLock lk(mu_);
+    return ix_->regular_files();
+}
+
 Result<std::vector<Id128>> Core::referenced_objects() {
     MutexLock lk(mu_);
     return ix_->referenced_objects();

@@ -129,6 +129,8 @@ public:
     virtual std::vector<std::string> journal_gaps() = 0;
     // Every object a published extent of a live file refers to.
     virtual Result<std::vector<Id128>> referenced_objects() = 0;
+    // Every regular file the index holds, reachable from the root or not.
+    virtual Result<std::vector<Ino>> regular_files() = 0;
 };
 
 }  // namespace coffer::vfs

@@ -255,3 +255,33 @@ TEST_CASE("index: heads() reports a malformed applied-segment row instead of a z
     REQUIRE_FALSE(h.ok());
     CHECK(h.error().code == Code::corrupt);
 }
+
+TEST_CASE("batch: after SQLite rolled the batch back, no savepoint writes in autocommit until the loss is reported") {
+    Fixture f;
+    Ino a = f.committed_node(1, 10);
+    REQUIRE(f.ix->begin_batch().ok());
+    REQUIRE(f.ix->update_size_times(a, 77, 1, 1, true).ok());
+    REQUIRE(IndexTestAccess::db(*f.ix).exec("ROLLBACK").ok());  // as a full disk or an I/O error can
+    // An operation must not start: in autocommit mode its RELEASE would
+    // commit at once, ahead of the staging log's fsync.
+    {
+        Savepoint sp(*f.ix);
+        auto begun = sp.begin();
+        CHECK_FALSE(begun.ok());
+        if (!begun.ok()) CHECK(begun.error().code == Code::io);
+    }
+    CHECK(f.ix->begin_batch().error().code == Code::io);
+    CHECK(f.ix->in_batch());  // still owed a report: the next commit gives it
+    CHECK_FALSE(f.ix->commit_batch().ok());
+    CHECK_FALSE(f.ix->in_batch());
+    CHECK(f.size_of(a) == 10);
+    {
+        Savepoint sp(*f.ix);
+        REQUIRE(sp.begin().ok());
+        REQUIRE(f.ix->update_size_times(a, 12, 1, 1, true).ok());
+        REQUIRE(sp.commit().ok());
+    }
+    REQUIRE(f.ix->commit_batch().ok());
+    f.reopen();
+    CHECK(f.size_of(a) == 12);
+}
