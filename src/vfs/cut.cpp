@@ -170,9 +170,11 @@ Status Core::complete_cut(const Cut& cut, const CutResult& result) {
     COFFER_TRY(commit_locked(true));
     // All of it or nothing: a failure half-way (a full disk while the
     // segment is stored) must not leave published ops deleted without their
-    // intent, or an intent of zeros.
+    // intent, or an intent of zeros. A publish may use the reserve kept
+    // free on the local disk: it is how a full disk gets its space back
+    // (the staging logs it published are dropped).
     OpScope scope(*this);
-    COFFER_TRY(scope.begin(OpScope::Space::consumes, result.segment.size()));
+    COFFER_TRY(scope.begin(OpScope::Space::frees));
     const uint64_t E = header_.extent_size;
     for (size_t i = 0; i < cut.nodes.size(); ++i) {
         const NodeCut& c = cut.nodes[i];
