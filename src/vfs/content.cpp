@@ -42,13 +42,12 @@ void log_tampered_once(const std::string& state_dir, const Id128& object, uint64
 }  // namespace
 
 namespace {
-// Per-thread scratch buffers: a fresh vector per FUSE request would be a
-// fresh mmap (and page faults) for every read or write over 128 KiB.
-uint8_t* scratch(size_t n, int slot) {
-    thread_local std::vector<uint8_t> bufs[2];
-    auto& b = bufs[slot];
-    if (b.size() < n) b.resize(n);
-    return b.data();
+// A per-thread block buffer: a fresh vector per block read would be an
+// allocation on every read.
+uint8_t* scratch(size_t n) {
+    thread_local std::vector<uint8_t> buf;
+    if (buf.size() < n) buf.resize(n);
+    return buf.data();
 }
 }  // namespace
 
@@ -98,7 +97,7 @@ Status Core::read_extent(const crypto::SecretBytes& key, uint32_t key_epoch, con
                           "tampered: " + what() + ": object " + e.object.hex() + " is truncated");
         return make_error(Code::corrupt, "object " + e.object.hex() + " is truncated");
     }
-    uint8_t* plain = scratch(B, 0);
+    uint8_t* plain = scratch(B);
     for (uint64_t j = j0; j <= j1; ++j) {
         uint64_t plen = std::min<uint64_t>(B, e.plain_len - j * B);
         format::BlockAad aad{e.object, e.offset, j, j + 1 == nblocks, key_epoch};

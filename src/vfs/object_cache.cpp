@@ -10,26 +10,6 @@
 
 namespace coffer::vfs {
 
-namespace {
-Status pread_full(int fd, uint8_t* buf, size_t len, uint64_t off, bool& short_read) {
-    size_t done = 0;
-    short_read = false;
-    while (done < len) {
-        ssize_t n = ::pread(fd, buf + done, len - done, static_cast<off_t>(off + done));
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return sys_error(errno, "read");
-        }
-        if (n == 0) {
-            short_read = true;
-            return {};
-        }
-        done += static_cast<size_t>(n);
-    }
-    return {};
-}
-}  // namespace
-
 size_t ObjectCache::budget() {
     struct rlimit r{};
     if (::getrlimit(RLIMIT_NOFILE, &r) != 0 || r.rlim_cur == RLIM_INFINITY) return 512;
@@ -47,11 +27,9 @@ Result<std::shared_ptr<SourceFile>> ObjectCache::open(const Id128& id) {
     }
     COFFER_ASSIGN(std::shared_ptr<SourceFile> fd, vault_.open_read(rel));
     const size_t want = format::object_header_size(format::object_version_for(header_.version));
-    uint8_t head[format::kObjectHeaderMax];
-    bool short_read = false;
-    COFFER_TRY(pread_full(fd->get(), head, want, 0, short_read));
-    if (short_read) return make_error(Code::corrupt, "object " + id.hex() + " is truncated");
-    COFFER_ASSIGN(auto info, format::check_object_header(ByteSpan(head, want), id, header_.version, object_key_,
+    COFFER_ASSIGN(ByteSpan head, fd->read(0, want));
+    if (head.size() < want) return make_error(Code::corrupt, "object " + id.hex() + " is truncated");
+    COFFER_ASSIGN(auto info, format::check_object_header(head, id, header_.version, object_key_,
                                                          header_.key_epoch));
     if (info.length) {
         // The authenticated length: bytes cut off or appended are tampering
