@@ -188,6 +188,20 @@ std::array<uint8_t, 32> hash32(ByteSpan msg) {
     crypto_generichash(h.data(), h.size(), msg.data(), msg.size(), nullptr, 0);
     return h;
 }
+static_assert(sizeof(crypto_generichash_state) <= 384 && alignof(crypto_generichash_state) <= 64);
+Hasher::Hasher() {
+    crypto_generichash_init(reinterpret_cast<crypto_generichash_state*>(state_), nullptr, 0, 32);
+}
+Hasher::~Hasher() { sodium_memzero(state_, sizeof state_); }
+void Hasher::update(ByteSpan piece) {
+    crypto_generichash_update(reinterpret_cast<crypto_generichash_state*>(state_), piece.data(), piece.size());
+}
+std::array<uint8_t, 32> Hasher::finish() {
+    std::array<uint8_t, 32> h{};
+    crypto_generichash_final(reinterpret_cast<crypto_generichash_state*>(state_), h.data(), h.size());
+    return h;
+}
+
 bool hash32_fd(int fd, std::array<uint8_t, 32>& out) {
     crypto_generichash_state st;
     crypto_generichash_init(&st, nullptr, 0, out.size());

@@ -89,6 +89,8 @@ public:
     Result<std::optional<Intent>> intent() override;
     Status clear_intent(uint64_t seq, size_t segment_bytes) override;
     Result<ReplicaStatus> status() override;
+    Result<MergeReport> merge() override;
+    Result<std::string> digest() override;
     std::vector<std::string> journal_gaps() override;
     Result<std::vector<Id128>> referenced_objects() override;
     Result<std::vector<Ino>> regular_files() override;

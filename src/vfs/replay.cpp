@@ -48,6 +48,12 @@ Status Core::check_heads() {
     return {};
 }
 
+Result<MergeReport> Core::merge() {
+    MutexLock lk(mu_);
+    COFFER_TRY(replay_vault());
+    return MergeReport{};
+}
+
 std::vector<std::string> Core::journal_gaps() {
     MutexLock lk(mu_);
     return journal_gaps_;

@@ -103,6 +103,19 @@ std::array<uint8_t, 32> hash32(ByteSpan msg);
 // pieces: a large file is hashed without being held in memory. false when a
 // read fails (errno set).
 bool hash32_fd(int fd, std::array<uint8_t, 32>& out);
+// hash32 of a message given in pieces.
+class Hasher {
+public:
+    Hasher();
+    ~Hasher();
+    Hasher(const Hasher&) = delete;
+    Hasher& operator=(const Hasher&) = delete;
+    void update(ByteSpan piece);
+    std::array<uint8_t, 32> finish();
+
+private:
+    alignas(64) unsigned char state_[384];  // crypto_generichash_state, checked in crypto.cpp
+};
 // Keyed BLAKE2b with output length `out.size()` (16..64).
 void keyed_hash(const SecretBytes& key, ByteSpan msg, MutByteSpan out);
 std::array<uint8_t, 32> mac32(const SecretBytes& key, ByteSpan msg);

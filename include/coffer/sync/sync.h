@@ -30,6 +30,15 @@ Result<PublishStats> publish(vfs::Replica& replica);
 // file operations with a publish deterministically. nullptr clears it.
 void set_after_cut_hook_for_tests(std::function<void()> hook);
 
+// publish, then merge other devices' segments. When local changes arrive
+// between the two (the merge needs them published), publishes again, a few
+// times at most; then the merge is reported postponed.
+struct SyncStats {
+    PublishStats published;  // summed over the publishes
+    vfs::MergeReport merged;
+};
+Result<SyncStats> sync(vfs::Replica& replica);
+
 // What `coffer status` shows of this device's replica.
 struct Summary {
     uint64_t pending_ops = 0;   // operations not published yet

@@ -82,6 +82,9 @@ struct StatFs {
 struct Options {
     std::string state_dir;   // local state for this vault and device
     bool read_only = false;
+    // The name this device shows in conflict copies and `coffer devices`;
+    // recorded when the local state is created (empty: the host name).
+    std::string device_name;
 };
 
 class Filesystem {

@@ -87,6 +87,20 @@ struct PublishKeys {
     const crypto::SecretBytes& object_key;
 };
 
+// What one merge of other devices' segments did (Replica::merge).
+struct MergeReport {
+    uint64_t segments = 0;   // other devices' segments applied
+    uint64_t ops = 0;        // their operations
+    uint64_t redone = 0;     // segments undone and applied again to keep the one order
+    uint64_t conflicts = 0;  // conflict copies made and entries renamed aside
+    // Segments not applied yet, each with its reason
+    // ("journal/<dev>/<seq>: waits for journal/<dev>/<seq>").
+    std::vector<std::string> waiting;
+    // Local changes were not published yet, so nothing was merged (a merge
+    // runs on a state whose every change is in the vault).
+    bool postponed = false;
+};
+
 struct ReplicaStatus {
     uint64_t pending_ops = 0;
     uint64_t staged_bytes = 0;
@@ -121,6 +135,15 @@ public:
     virtual Result<std::optional<Intent>> intent() = 0;
     // The intent's segment is in the vault.
     virtual Status clear_intent(uint64_t seq, size_t segment_bytes) = 0;
+
+    // ---- merge
+    // Applies every other device's segment that is causally ready, in the
+    // one order all devices use; needs every local change published first
+    // (otherwise postponed). Safe while mounted.
+    virtual Result<MergeReport> merge() = 0;
+    // A digest of the tree (ids, names, attributes, contents, xattrs):
+    // two devices that applied the same segments print the same hex.
+    virtual Result<std::string> digest() = 0;
 
     // ---- what the replica holds
     virtual Result<ReplicaStatus> status() = 0;
