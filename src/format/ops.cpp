@@ -34,6 +34,7 @@ public:
     void xattr_name(const char*, const std::string& s) { w_.str(s); }
     void text(const char*, const std::string& s, size_t) { w_.str(s); }
     void blob(const char*, const Bytes& b, size_t) { w_.blob(b); }
+    void id_since(uint8_t, const char*, const Id128& v) { w_.id(v); }
     void times(const Times& t) {
         w_.i64(t.atime_ns);
         w_.i64(t.mtime_ns);
@@ -58,7 +59,8 @@ private:
 // Reads fields in order; the first failure is kept and later reads are no-ops.
 class FieldReader {
 public:
-    FieldReader(ByteSpan payload, const char* op) : r_(payload, "payload"), op_(op) {}
+    FieldReader(ByteSpan payload, const char* op, uint8_t version)
+        : r_(payload, "payload"), op_(op), version_(version) {}
 
     void id(const char* f, Id128& v) { take(f, r_.id(), v); }
     void u32(const char* f, uint32_t& v) { take(f, r_.u32(), v); }
@@ -77,6 +79,10 @@ public:
         if (s.find('\0') != std::string::npos) return fail(f, "xattr name contains NUL");
     }
     void text(const char* f, std::string& s, size_t max) { take(f, r_.str(max), s); }
+    // A field that journal version `since` added: absent (zero) before it.
+    void id_since(uint8_t since, const char* f, Id128& v) {
+        if (version_ >= since) id(f, v);
+    }
     void blob(const char* f, Bytes& b, size_t max) {
         ByteSpan s;
         if (take(f, r_.blob(max), s)) b.assign(s.begin(), s.end());
@@ -148,6 +154,7 @@ private:
 
     ByteReader r_;
     const char* op_;
+    uint8_t version_;
     std::optional<Error> err_;
 };
 
@@ -175,6 +182,7 @@ void fields(A& a, O& o) {
         a.id("parent", o.parent);
         a.entry_name("name", o.name);
         a.id("node", o.node);
+        a.id_since(2, "seen", o.seen);
     } else if constexpr (std::is_same_v<T, OpRename>) {
         a.id("src_parent", o.src_parent);
         a.entry_name("src_name", o.src_name);
@@ -184,6 +192,7 @@ void fields(A& a, O& o) {
         a.check_flags("flags", o.flags, kKnownRenameFlags);
         a.id("node", o.node);
         a.id("replaced", o.replaced);
+        a.id_since(2, "replaced_seen", o.replaced_seen);
     } else if constexpr (std::is_same_v<T, OpSetAttr>) {
         a.id("node", o.node);
         a.u32("mask", o.mask);
@@ -214,9 +223,9 @@ void fields(A& a, O& o) {
 }
 
 template <class T>
-Result<OpBody> decode_body(ByteSpan payload, const char* name) {
+Result<OpBody> decode_body(ByteSpan payload, const char* name, uint8_t version) {
     T body;
-    FieldReader a(payload, name);
+    FieldReader a(payload, name, version);
     fields(a, body);
     COFFER_TRY(a.finish());
     if constexpr (std::is_same_v<T, OpRename>) {
@@ -237,7 +246,7 @@ void encode_op(ByteWriter& w, const Op& op) {
     w.blob(payload.bytes());
 }
 
-Result<Op> decode_op(ByteReader& r) {
+Result<Op> decode_op(ByteReader& r, uint8_t version) {
     COFFER_ASSIGN(uint8_t type, r.u8());
     COFFER_ASSIGN(uint64_t hlc, r.u64());
     COFFER_ASSIGN(ByteSpan payload, r.blob());
@@ -249,14 +258,14 @@ Result<Op> decode_op(ByteReader& r) {
     const char* name = kOpNames[type - kFirstType];
     Result<OpBody> body = make_error(Code::internal, "unreachable");
     switch (type) {
-        case 1: body = decode_body<OpCreate>(payload, name); break;
-        case 2: body = decode_body<OpLink>(payload, name); break;
-        case 3: body = decode_body<OpUnlink>(payload, name); break;
-        case 4: body = decode_body<OpRename>(payload, name); break;
-        case 5: body = decode_body<OpSetAttr>(payload, name); break;
-        case 6: body = decode_body<OpSetContent>(payload, name); break;
-        case 7: body = decode_body<OpSetXattr>(payload, name); break;
-        case 8: body = decode_body<OpRemoveXattr>(payload, name); break;
+        case 1: body = decode_body<OpCreate>(payload, name, version); break;
+        case 2: body = decode_body<OpLink>(payload, name, version); break;
+        case 3: body = decode_body<OpUnlink>(payload, name, version); break;
+        case 4: body = decode_body<OpRename>(payload, name, version); break;
+        case 5: body = decode_body<OpSetAttr>(payload, name, version); break;
+        case 6: body = decode_body<OpSetContent>(payload, name, version); break;
+        case 7: body = decode_body<OpSetXattr>(payload, name, version); break;
+        case 8: body = decode_body<OpRemoveXattr>(payload, name, version); break;
     }
     static_assert(kLastType == 8, "add the new op type to the switch above");
     if (!body.ok()) return std::move(body).error();

@@ -13,7 +13,7 @@ namespace coffer::format {
 namespace {
 
 constexpr uint8_t kMagic[7] = {'C', 'O', 'F', 'F', 'E', 'R', 'J'};
-constexpr uint8_t kSegmentVersion = 1;
+constexpr uint8_t kSegmentVersion = kOpsVersion;  // 2: device name, seen versions
 constexpr size_t kVersionEntrySize = 16 + 8 + 32;
 
 Error corrupt(const std::string& what) { return make_error(Code::corrupt, "journal segment: " + what); }
@@ -26,10 +26,13 @@ bool is_zero(const Hash32& h) {
 
 // Parses the decrypted body; every count is bounded by the bytes left
 // before anything is allocated for it.
-Status decode_body(ByteSpan plain, Segment& seg) {
+Status decode_body(ByteSpan plain, uint8_t version, Segment& seg) {
     ByteReader r(plain, "journal segment body");
     COFFER_ASSIGN(seg.hlc, r.u64());
     COFFER_ASSIGN(seg.key_epoch, r.u32());
+    if (version >= 2) {
+        COFFER_ASSIGN(seg.device_name, r.str(kMaxDeviceName));
+    }
     COFFER_ASSIGN(uint32_t merged, r.u32());
     if (merged > r.remaining() / kVersionEntrySize)
         return corrupt("merged count " + std::to_string(merged) + " does not fit in the body");
@@ -45,7 +48,7 @@ Status decode_body(ByteSpan plain, Segment& seg) {
         return corrupt("op count " + std::to_string(ops) + " does not fit in the body");
     seg.ops.reserve(ops);
     for (uint32_t i = 0; i < ops; ++i) {
-        auto op = decode_op(r);
+        auto op = decode_op(r, version);
         if (!op.ok()) {
             Error e = std::move(op).error();
             e.context = "journal segment op " + std::to_string(i) + ": " + e.context;
@@ -59,8 +62,10 @@ Status decode_body(ByteSpan plain, Segment& seg) {
 }  // namespace
 
 SegmentWriter::SegmentWriter(const Id128& device, uint64_t seq, const Hash32& prev, Hlc hlc, uint32_t key_epoch,
-                             const std::vector<VersionEntry>& merged, size_t reserve_ops) {
-    const size_t head = kSegmentPrefixSize + crypto::kNonceSize + 8 + 4 + 4 + merged.size() * kVersionEntrySize + 4;
+                             std::string_view device_name, const std::vector<VersionEntry>& merged,
+                             size_t reserve_ops) {
+    const size_t head = kSegmentPrefixSize + crypto::kNonceSize + 8 + 4 + 4 + device_name.size() + 4 +
+                        merged.size() * kVersionEntrySize + 4;
     w_.bytes().reserve(head + reserve_ops + crypto::kTagSize);
     w_.raw(kMagic);
     w_.u8(kSegmentVersion);
@@ -70,6 +75,7 @@ SegmentWriter::SegmentWriter(const Id128& device, uint64_t seq, const Hash32& pr
     w_.bytes().resize(kSegmentPrefixSize + crypto::kNonceSize);  // the nonce goes here at finish()
     w_.u64(hlc);
     w_.u32(key_epoch);
+    w_.str(device_name.substr(0, kMaxDeviceName));
     w_.u32(static_cast<uint32_t>(merged.size()));
     for (const VersionEntry& e : merged) {
         w_.id(e.device);
@@ -106,7 +112,7 @@ Bytes SegmentWriter::finish(const crypto::SecretBytes& journal_key) {
 }
 
 Bytes encode_segment(const crypto::SecretBytes& journal_key, const Segment& seg) {
-    SegmentWriter w(seg.device, seg.seq, seg.prev, seg.hlc, seg.key_epoch, seg.merged);
+    SegmentWriter w(seg.device, seg.seq, seg.prev, seg.hlc, seg.key_epoch, seg.device_name, seg.merged);
     for (const Op& op : seg.ops) w.add(op);
     return w.finish(journal_key);
 }
@@ -127,6 +133,7 @@ Result<Segment> decode_segment(const crypto::SecretBytes& journal_key, ByteSpan 
         return corrupt("truncated (" + std::to_string(bytes.size()) + " bytes)");
 
     Segment seg;
+    seg.version = version;
     COFFER_ASSIGN(seg.device, r.id());
     COFFER_ASSIGN(seg.seq, r.u64());
     COFFER_ASSIGN(ByteSpan prev, r.raw(seg.prev.size()));
@@ -139,7 +146,7 @@ Result<Segment> decode_segment(const crypto::SecretBytes& journal_key, ByteSpan 
     Bytes plain(sealed.size() - crypto::kSealOverhead);
     if (!crypto::open_into(journal_key, sealed, bytes.first(kSegmentPrefixSize), plain.data()).ok())
         return make_error(Code::corrupt, "journal segment failed authentication");
-    COFFER_TRY(decode_body(plain, seg));
+    COFFER_TRY(decode_body(plain, version, seg));
     return seg;
 }
 

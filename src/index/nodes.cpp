@@ -26,6 +26,10 @@ NodeRow read_node(const Stmt& s) {
     n.wrapped_key = copy(s.col_blob(13));
     n.version = s.col_id(14);
     n.content_dirty = s.col_int(15) != 0;
+    n.key_owner = s.col_id(16);
+    n.version_device = s.col_id(17);
+    n.version_hlc = static_cast<uint64_t>(s.col_int(18));
+    n.conflict = s.col_int(19) != 0;
     return n;
 }
 void bind_node(Stmt& s, const NodeRow& n) {
@@ -43,7 +47,11 @@ void bind_node(Stmt& s, const NodeRow& n) {
         .bind(13, n.key_epoch)
         .bind(14, n.wrapped_key)
         .bind(15, id_span(n.version))
-        .bind(16, n.content_dirty ? 1 : 0);
+        .bind(16, n.content_dirty ? 1 : 0)
+        .bind(17, id_span(n.key_owner))
+        .bind(18, id_span(n.version_device))
+        .bind(19, static_cast<int64_t>(n.version_hlc))
+        .bind(20, n.conflict ? 1 : 0);
 }
 }  // namespace
 
@@ -57,7 +65,7 @@ Result<std::optional<NodeRow>> Index::node(Ino ino) {
     if (hit != node_cache_.end()) return std::optional<NodeRow>(hit->second);
     Stmt& s = db_->cached(
         "SELECT ino, gid, mode, uid, ogid, rdev, size, nlink, atime, mtime, ctime, link, key_epoch, wkey, version, "
-        "dirty FROM nodes WHERE ino=?");
+        "dirty, kgid, vdev, vhlc, conflict FROM nodes WHERE ino=?");
     s.bind(1, static_cast<int64_t>(ino));
     COFFER_ASSIGN(bool row, s.step());
     if (!row) return std::optional<NodeRow>{};
@@ -78,7 +86,7 @@ Result<std::optional<Ino>> Index::ino_of(const Id128& gid) {
 Result<Ino> Index::insert_node(const NodeRow& n) {
     Stmt& s = db_->cached(
         "INSERT INTO nodes(ino, gid, mode, uid, ogid, rdev, size, nlink, atime, mtime, ctime, link, key_epoch, "
-        "wkey, version, dirty) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+        "wkey, version, dirty, kgid, vdev, vhlc, conflict) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
     if (next_ino_ == 0) {
         Stmt& m = db_->cached("SELECT coalesce(max(ino), 0) FROM nodes");
         COFFER_ASSIGN(bool row, m.step());
@@ -98,7 +106,8 @@ Result<Ino> Index::insert_node(const NodeRow& n) {
 Status Index::update_node(const NodeRow& n) {
     Stmt& s = db_->cached(
         "UPDATE nodes SET gid=?2, mode=?3, uid=?4, ogid=?5, rdev=?6, size=?7, nlink=?8, atime=?9, mtime=?10, "
-        "ctime=?11, link=?12, key_epoch=?13, wkey=?14, version=?15, dirty=?16 WHERE ino=?1");
+        "ctime=?11, link=?12, key_epoch=?13, wkey=?14, version=?15, dirty=?16, kgid=?17, vdev=?18, vhlc=?19, "
+        "conflict=?20 WHERE ino=?1");
     s.bind(1, static_cast<int64_t>(n.ino));
     bind_node(s, n);
     COFFER_TRY(s.exec());
@@ -145,6 +154,6 @@ Result<uint64_t> Index::node_count() {
 }
 
 Result<std::vector<Ino>> Index::regular_files() {
-    return all_inos(db_->cached("SELECT ino FROM nodes WHERE (mode & 61440) = 32768 ORDER BY ino"));
+    return all_inos(db_->cached("SELECT ino FROM nodes WHERE (mode & 61440) = 32768 AND nlink > 0 ORDER BY ino"));
 }
 }  // namespace coffer::index

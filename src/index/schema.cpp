@@ -36,6 +36,20 @@ CREATE TABLE segments(device BLOB NOT NULL, seq INTEGER NOT NULL, hash BLOB NOT 
   PRIMARY KEY(device, seq)) WITHOUT ROWID;
 CREATE TABLE intent(seq INTEGER PRIMARY KEY, bytes BLOB NOT NULL);
 )sql";
+// Version 2: what merging other devices' segments keeps (src/index/merge_state.cpp).
+constexpr const char* kSchemaV2 = R"sql(
+ALTER TABLE nodes ADD COLUMN kgid BLOB;
+ALTER TABLE nodes ADD COLUMN vdev BLOB;
+ALTER TABLE nodes ADD COLUMN vhlc INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE nodes ADD COLUMN conflict INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX nodes_conflict ON nodes(conflict) WHERE conflict != 0;
+CREATE TABLE tombs(ino INTEGER PRIMARY KEY, parent INTEGER NOT NULL, tag BLOB NOT NULL, name BLOB NOT NULL);
+CREATE TABLE inos(gid BLOB PRIMARY KEY, ino INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE devices(device BLOB PRIMARY KEY, name TEXT NOT NULL, seq INTEGER NOT NULL, hlc INTEGER NOT NULL)
+  WITHOUT ROWID;
+CREATE TABLE undo(id INTEGER PRIMARY KEY, key_lo BLOB NOT NULL, key_hi BLOB NOT NULL, segments BLOB NOT NULL,
+  changes BLOB NOT NULL);
+)sql";
 }  // namespace
 
 Status Index::migrate() {
@@ -67,7 +81,13 @@ Status Index::migrate() {
         COFFER_TRY(db_->exec("PRAGMA user_version=1"));
         COFFER_TRY(tx.commit());
     }
-    // Future: if (version == 1) { migrate to 2 } …
+    if (version <= 1) {
+        Batch tx(*this);
+        COFFER_TRY(tx.begin());
+        COFFER_TRY(db_->exec(kSchemaV2));
+        COFFER_TRY(db_->exec("PRAGMA user_version=2"));
+        COFFER_TRY(tx.commit());
+    }
     return {};
 }
 

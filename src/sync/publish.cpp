@@ -210,7 +210,7 @@ coffer::Status publish_cut(vfs::Replica& replica, vfs::Cut& cut, PublishStats& s
     COFFER_TRY(writer.finish());
     Bytes().swap(buf);
 
-    format::SegmentWriter segment(keys.device, cut.seq, cut.prev, cut.hlc, h.key_epoch, cut.merged,
+    format::SegmentWriter segment(keys.device, cut.seq, cut.prev, cut.hlc, h.key_epoch, keys.device_name, cut.merged,
                                   cut.ops_bytes + content.size());
     COFFER_TRY(replica.encode_cut_ops(cut, segment));
     segment.add_encoded(content.bytes(), cut.nodes.size());

@@ -38,6 +38,10 @@ int64_t from_ts(const struct timespec& ts) {
 Result<NodeRow> Core::node_locked(Ino ino) {
     COFFER_ASSIGN(auto n, ix_->node(ino));
     if (!n) return make_error(Code::not_found, "no such inode");
+    // A deleted node keeps its row as a tomb; to this device it is gone
+    // once nothing holds it open or looked up.
+    if (n->nlink == 0 && ino != kRootIno && !lookups_.count(ino) && !open_count_.count(ino))
+        return make_error(Code::not_found, "no such inode");
     return std::move(*n);
 }
 

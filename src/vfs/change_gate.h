@@ -65,6 +65,9 @@ public:
     // change of any file started or ended since, or one of `ino` is running.
     std::optional<Fill> try_fill(Ino ino, uint64_t generation) EXCLUDES(mu_);
     uint64_t generation() const { return generation_.load(); }
+    // Every file may have changed (a merge): fills of reads that started
+    // before are dropped.
+    void invalidate_all() { generation_.fetch_add(2); }
 
 private:
     Mutex mu_;

@@ -115,6 +115,18 @@ Status Core::start() {
         if (!dev || dev->size() != 16) return make_error(Code::corrupt, "local index has no device id");
         std::memcpy(device_.b.data(), dev->data(), 16);
     }
+    COFFER_ASSIGN(auto stored_name, ix_->meta("device_name"));
+    if (stored_name) {
+        device_name_.assign(stored_name->begin(), stored_name->end());
+    } else {
+        device_name_ = opts_.device_name;
+        if (device_name_.empty()) {
+            char host[256] = {};
+            if (::gethostname(host, sizeof host - 1) == 0) device_name_ = host;
+        }
+        if (device_name_.size() > format::kMaxDeviceName) device_name_.resize(format::kMaxDeviceName);
+        COFFER_TRY(ix_->set_meta("device_name", as_bytes(device_name_)));
+    }
     COFFER_ASSIGN(int64_t seen_epoch, ix_->meta_int("header_epoch", 0));
     if (static_cast<int64_t>(header_.epoch) < seen_epoch)
         return make_error(Code::rolled_back, "the vault header (epoch " + std::to_string(header_.epoch) +
@@ -124,9 +136,10 @@ Status Core::start() {
     COFFER_ASSIGN(int64_t hlc, ix_->meta_int("hlc", 0));
     clock_.observe(static_cast<format::Hlc>(hlc));
 
-    // Nodes left with no name by a previous session (open when it ended).
+    // Nodes left with no name keep their rows (a merge may bring them
+    // back), not their staged bytes (deleted here, never to be published).
     COFFER_ASSIGN(auto orphans, ix_->orphan_nodes());
-    for (auto o : orphans) COFFER_TRY(ix_->delete_node(o));
+    for (auto o : orphans) COFFER_TRY(drop_staged(o));
 
     COFFER_ASSIGN(auto with_xattrs, ix_->inos_with_xattrs());
     for (Ino ino : with_xattrs) mark_xattrs(ino);
@@ -136,7 +149,9 @@ Status Core::start() {
     COFFER_TRY(ix_->set_meta_int("log", static_cast<int64_t>(log_.current())));
     drop_unused_logs();
 
-    COFFER_TRY(replay_vault());
+    COFFER_ASSIGN(auto merged, merge_locked());
+    (void)merged;  // postponed when local changes wait: the first sync publishes them, then merges
+    if (!opts_.read_only) COFFER_TRY(ix_->capture_begin());
     if (!opts_.read_only) committer_ = std::thread([this] { committer_loop(); });
     return {};
 }
@@ -203,6 +218,16 @@ Status Core::commit_locked(bool durable) {
         return deferred_error_;
     }
     if (!ix_->in_batch() || abandoned_) return {};
+    auto filed = file_local_changes();
+    if (!filed.ok()) {
+        ix_->rollback_batch();
+        keys_.clear();
+        log::error("the local index could not record its undo log (" + filed.error().message() +
+                   "): changes since the last fsync were lost");
+        deferred_error_ = Error{Code::io, EIO, "local index commit failed"};
+        has_deferred_error_ = true;
+        return filed;
+    }
     auto synced = log_.datasync();
     if (!synced.ok()) {
         // After a failed fsync the kernel may drop the dirty pages and a
@@ -335,9 +360,19 @@ void Core::maybe_delete(Ino ino) {
     if (oit != open_count_.end() && oit->second > 0) return;
     auto n = ix_->node(ino);
     if (!n.ok() || !*n || (*n)->nlink > 0) return;
-    if (ensure_tx().ok()) (void)ix_->delete_node(ino);
+    if (ensure_tx().ok()) (void)drop_staged(ino);
     keys_.erase(ino);
     shrinks_.erase(ino);
+}
+
+// A deleted node's row stays (a tomb another device's edit may revive);
+// what it staged here and never published goes.
+Status Core::drop_staged(Ino ino) {
+    COFFER_TRY(ix_->cut_pieces(ino, 0));
+    COFFER_ASSIGN(auto n, ix_->node(ino));
+    if (!n || !n->content_dirty) return {};
+    n->content_dirty = false;
+    return ix_->update_node(*n);
 }
 
 std::string Core::describe(Ino ino) {

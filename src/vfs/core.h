@@ -79,7 +79,7 @@ public:
 
     // ---- Replica (the sync layer: publish, fsck, status)
     store::Vault& vault() override { return vault_; }
-    PublishKeys publish_keys() const override { return {header_, device_, journal_key_, object_key_}; }
+    PublishKeys publish_keys() const override { return {header_, device_, device_name_, journal_key_, object_key_}; }
     std::mutex& publish_mutex() override { return publish_mu_; }
     Result<Cut> take_cut() override;
     Status load_key(NodeCut& n) override;
@@ -99,7 +99,18 @@ public:
     // the destructor leaves the batch uncommitted, as a killed process would.
     void abandon_for_tests();
 
-    // Applies one journal operation to the index (local and replayed ops alike).
+    // Who made an operation apply_op applies, and in which journal version.
+    struct OpOrigin {
+        Id128 device;
+        std::string_view device_name;
+        uint8_t journal = format::kOpsVersion;
+        // This device's own operation, just made: what it names was checked,
+        // and a name taken is an error (exists), not a conflict.
+        bool local = false;
+    };
+    // Applies one journal operation to the index: a local one (this
+    // device's, just made) or another device's, in the merge order.
+    Status apply_op(const format::Op& op, const OpOrigin& origin) REQUIRES(mu_);
     Status apply_op(const format::Op& op) REQUIRES(mu_);
 
 private:
@@ -148,6 +159,7 @@ private:
     Status ensure_tx() REQUIRES(mu_);
     Status commit_locked(bool durable) REQUIRES(mu_);
     void maybe_delete(Ino ino) REQUIRES(mu_);
+    Status drop_staged(Ino ino) REQUIRES(mu_);
     Result<Attr> make_node(Ino parent, std::string_view name, uint32_t mode, uint64_t rdev,
                            std::string_view target, const Ctx& ctx) REQUIRES(mu_);
     Result<std::pair<Ino, index::NodeRow>> entry_locked(Ino parent, std::string_view name) REQUIRES(mu_);
@@ -161,9 +173,14 @@ private:
     std::shared_ptr<const crypto::SecretBytes> remember_key_locked(Ino ino, crypto::SecretBytes key) REQUIRES(mu_);
     Status rotate_log() REQUIRES(mu_);
     void drop_unused_logs() REQUIRES(mu_);
-    Status replay_vault() REQUIRES(mu_);
+    // merge (merge.cpp, apply.cpp)
+    class Applier;
+    struct Incoming;
+    Result<MergeReport> merge_locked() REQUIRES(mu_);
+    Status scan_journal(std::vector<std::unique_ptr<Incoming>>& out) REQUIRES(mu_);
     Status check_heads() REQUIRES(mu_);
-    Status apply_segment(const format::Segment& seg, ByteSpan bytes) REQUIRES(mu_);
+    Status file_local_changes() REQUIRES(mu_);
+    std::string device_name_of(const Id128& device) REQUIRES(mu_);
     void committer_loop() EXCLUDES(mu_, commit_mu_);
 
     // content (content.cpp): assemble plaintext from staging and extents
@@ -187,6 +204,7 @@ private:
     std::unique_ptr<index::Index> ix_ PT_GUARDED_BY(mu_);
     UniqueFd lock_fd_;
     Id128 device_;
+    std::string device_name_;
     HlcClock clock_ GUARDED_BY(mu_);
     // Pending ops up to this seq are never rewritten: a cut has taken them
     // and its publish has not finished (the segment is recorded, and the
@@ -204,6 +222,8 @@ private:
     uint64_t next_fh_ GUARDED_BY(mu_) = 1;
     std::unordered_map<Ino, std::shared_ptr<const crypto::SecretBytes>> keys_ GUARDED_BY(mu_);
     std::vector<std::string> journal_gaps_ GUARDED_BY(mu_);
+    uint64_t merge_conflicts_ GUARDED_BY(mu_) = 0;  // counted by the running merge
+    uint64_t merge_skipped_ GUARDED_BY(mu_) = 0;
     // How often each file was cut shorter: a publish whose cut predates a
     // shrink must not install its extents (they hold bytes the shrink removed).
     std::unordered_map<Ino, uint64_t> shrinks_ GUARDED_BY(mu_);

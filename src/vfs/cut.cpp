@@ -10,8 +10,9 @@
 
 namespace coffer::vfs {
 
-// Attribute and xattr changes made through a descriptor after the file was
-// unlinked concern no one else: other devices never see that node again.
+// Attribute and xattr changes of a node this index does not hold (cannot
+// happen: a deleted node keeps its row, since another device's edit may
+// bring it back, and then every device must have applied the same changes).
 bool Core::about_a_removed_node(const format::Op& op) {
     const Id128* node = nullptr;
     if (auto* a = std::get_if<format::OpSetAttr>(&op.body)) node = &a->node;
@@ -20,9 +21,7 @@ bool Core::about_a_removed_node(const format::Op& op) {
     if (!node) return false;
     auto ino = ix_->ino_of(*node);
     if (!ino.ok()) return false;
-    if (!*ino) return true;
-    auto row = ix_->node(**ino);
-    return row.ok() && (!*row || (*row)->nlink == 0);
+    return !*ino;
 }
 
 namespace {
@@ -196,6 +195,8 @@ Status Core::complete_cut(const Cut& cut, const CutResult& result) {
         COFFER_TRY(ix_->replace_extents(c.ino, ext));
         COFFER_ASSIGN(auto left, ix_->all_pieces(c.ino));
         row->version = result.versions[i];
+        row->version_device = device_;
+        row->version_hlc = cut.hlc;  // the set_content op's clock, as every device records it
         row->content_dirty = !left.empty() || row->size != c.size || row->mtime != c.mtime;
         COFFER_TRY(ix_->update_node(*row));
     }
@@ -204,6 +205,13 @@ Status Core::complete_cut(const Cut& cut, const CutResult& result) {
     COFFER_TRY(ix_->set_meta_int("next_seq", static_cast<int64_t>(cut.seq + 1)));
     format::Hash32 h = format::segment_hash(result.segment);
     COFFER_TRY(ix_->add_segment(device_, cut.seq, h));
+    COFFER_TRY(ix_->put_device(index::DeviceRow{device_, device_name_, cut.seq, cut.hlc}));
+    COFFER_ASSIGN(int64_t own_from, ix_->meta_int("merge_own_from", 0));
+    if (own_from == 0) {
+        // The first segment since the last merge: where an undo of the local changes starts.
+        COFFER_TRY(ix_->set_meta_int("merge_own_from", static_cast<int64_t>(cut.seq)));
+        COFFER_TRY(ix_->set_meta_int("merge_own_from_hlc", static_cast<int64_t>(cut.hlc)));
+    }
     COFFER_TRY(ix_->set_meta_int("hlc", static_cast<int64_t>(clock_.last())));
     COFFER_TRY(scope.commit());
     frozen_upto_ = 0;  // the rows the cut took are gone (row ids may start again at 1)

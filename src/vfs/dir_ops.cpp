@@ -137,7 +137,7 @@ Status Core::unlink(Ino parent, std::string_view name) {
     COFFER_ASSIGN(auto e, entry_locked(parent, name));
     if (S_ISDIR(e.second.mode)) return make_error(Code::is_dir, "is a directory");
     COFFER_ASSIGN(NodeRow p, node_locked(parent));
-    COFFER_TRY(record(format::Op{clock_.next(), format::OpUnlink{p.gid, std::string(name), e.second.gid}}));
+    COFFER_TRY(record(format::Op{clock_.next(), format::OpUnlink{p.gid, std::string(name), e.second.gid, e.second.version}}));
     return scope.commit();
 }
 
@@ -150,7 +150,7 @@ Status Core::rmdir(Ino parent, std::string_view name) {
     COFFER_ASSIGN(bool empty, ix_->dir_empty(e.first));
     if (!empty) return make_error(Code::not_empty, "directory not empty");
     COFFER_ASSIGN(NodeRow p, node_locked(parent));
-    COFFER_TRY(record(format::Op{clock_.next(), format::OpUnlink{p.gid, std::string(name), e.second.gid}}));
+    COFFER_TRY(record(format::Op{clock_.next(), format::OpUnlink{p.gid, std::string(name), e.second.gid, e.second.version}}));
     return scope.commit();
 }
 
@@ -188,6 +188,7 @@ Status Core::rename(Ino parent, std::string_view name, Ino new_parent, std::stri
             if (!empty) return make_error(Code::not_empty, "target directory not empty");
         }
         op.replaced = dst->second.gid;
+        op.replaced_seen = dst->second.version;
     }
     // Refuse to move a directory into its own subtree (the kernel checks
     // too; the journal must never describe a cycle). An exchange moves the

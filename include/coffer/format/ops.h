@@ -47,6 +47,7 @@ struct OpUnlink {
     Id128 parent;
     std::string name;
     Id128 node;
+    Id128 seen;  // the node's content version the remover saw (journal 2; zero before)
     friend bool operator==(const OpUnlink&, const OpUnlink&) = default;
 };
 constexpr uint32_t kRenameNoReplace = 1;
@@ -59,6 +60,7 @@ struct OpRename {
     uint32_t flags = 0;
     Id128 node;      // the node moved from src
     Id128 replaced;  // the node that was at dst (zero if none); with exchange, moved to src
+    Id128 replaced_seen;  // replaced's content version the renamer saw (journal 2; zero before)
     friend bool operator==(const OpRename&, const OpRename&) = default;
 };
 constexpr uint32_t kSetMode = 1, kSetUid = 2, kSetGid = 4, kSetAtime = 8, kSetMtime = 16, kSetCtime = 32;
@@ -114,8 +116,11 @@ struct Op {
 
 // Serialise one op (type byte, hlc, payload) and parse it back; parse checks
 // every length before use and fails with Code::corrupt / Code::unsupported.
+// Journal version of the operations encode_op writes; decode_op reads
+// `version` and every older one.
+constexpr uint8_t kOpsVersion = 2;
 void encode_op(ByteWriter& w, const Op& op);
-Result<Op> decode_op(ByteReader& r);
+Result<Op> decode_op(ByteReader& r, uint8_t version = kOpsVersion);
 Bytes encode_op(const Op& op);
 Result<Op> decode_op(ByteSpan bytes);
 

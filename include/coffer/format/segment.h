@@ -4,6 +4,8 @@
 #pragma once
 
 #include <array>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "coffer/crypto/crypto.h"
@@ -12,6 +14,9 @@
 namespace coffer::format {
 
 using Hash32 = std::array<uint8_t, 32>;
+
+// Longest device name a segment carries (bytes of UTF-8).
+constexpr size_t kMaxDeviceName = 64;
 
 // "COFFER" 'J' version(1) device(16) seq(8) prev(32): the AEAD's associated data.
 constexpr size_t kSegmentPrefixSize = 64;
@@ -29,6 +34,8 @@ struct Segment {
     Hash32 prev{};             // hash of this device's segment seq-1 (zero for seq 1)
     Hlc hlc = 0;               // when it was published
     uint32_t key_epoch = 1;
+    std::string device_name;           // the name its device goes by (journal 2; empty before)
+    uint8_t version = kOpsVersion;     // the journal version it was read as (not written: encode writes the newest)
     std::vector<VersionEntry> merged;  // version vector of what the device had merged
     std::vector<Op> ops;
     friend bool operator==(const Segment&, const Segment&) = default;
@@ -46,7 +53,7 @@ public:
     // `reserve_ops`: bytes of encoded ops expected (the buffer never grows
     // by copying if they fit).
     SegmentWriter(const Id128& device, uint64_t seq, const Hash32& prev, Hlc hlc, uint32_t key_epoch,
-                  const std::vector<VersionEntry>& merged, size_t reserve_ops = 0);
+                  std::string_view device_name, const std::vector<VersionEntry>& merged, size_t reserve_ops = 0);
     void add(const Op& op);
     // Appends `count` ops already encoded back to back (encode_op).
     void add_encoded(ByteSpan ops, uint64_t count);

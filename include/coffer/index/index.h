@@ -31,7 +31,7 @@ namespace coffer::index {
 
 class Db;
 using Ino = uint64_t;
-constexpr int kSchemaVersion = 1;
+constexpr int kSchemaVersion = 2;
 
 struct NodeRow {
     Ino ino = 0;
@@ -47,6 +47,36 @@ struct NodeRow {
     Bytes wrapped_key;     // the file's data key, wrapped (regular files)
     Id128 version;         // current published content version
     bool content_dirty = false;  // content changed since the last publish
+    // The node whose id the wrapped key is bound to (zero: this one); a
+    // conflict copy keeps the key of the file it was copied from.
+    Id128 key_owner;
+    Id128 version_device;   // who wrote the current version
+    uint64_t version_hlc = 0;  // and when (its op's clock)
+    bool conflict = false;  // a conflict copy a merge made
+};
+
+// Where a node was linked when it lost its last name (a merge may bring it
+// back there: an edit on another device beats the delete).
+struct Tomb {
+    Ino parent = 0;
+    Bytes tag;
+    Bytes name_sealed;
+};
+
+// One entry of the merge's undo log: the inverse of what applying the
+// segments in [key_lo, key_hi] did (docs/ARCHITECTURE.md, "Merging").
+struct UndoEntry {
+    int64_t id = 0;
+    Bytes key_lo, key_hi;  // order keys (memcmp order)
+    Bytes segments;        // the segments to apply again, (device, seq) pairs
+    Bytes changes;         // an SQLite changeset
+};
+
+struct DeviceRow {
+    Id128 device;
+    std::string name;
+    uint64_t seq = 0;  // its newest segment applied here
+    uint64_t hlc = 0;  // that segment's clock
 };
 
 struct DirentRow {
@@ -100,7 +130,7 @@ public:
     Result<std::vector<Ino>> orphan_nodes();  // nlink == 0
     Result<std::vector<Ino>> dirty_nodes();
     Result<uint64_t> node_count();
-    Result<std::vector<Ino>> regular_files();
+    Result<std::vector<Ino>> regular_files();  // linked ones (not tombs)
     Result<std::vector<Id128>> referenced_objects();
 
     // ---- directory entries
@@ -162,6 +192,37 @@ public:
     // Records the publish intent for a segment of any size: writes the blob
     // in place (zeroblob, then incremental blob I/O), so SQLite holds no copy.
     Status put_intent(uint64_t seq, ByteSpan bytes);
+    // ---- merge state (src/index/merge_state.cpp)
+    Result<std::optional<Tomb>> tomb(Ino ino);
+    Status set_tomb(Ino ino, const Tomb& t);
+    Status delete_tomb(Ino ino);
+    // Every entry that names `child`, ordered by (parent's global id, tag):
+    // the same order on every device.
+    Result<std::vector<DirentRow>> dirents_of(Ino child);
+    // The inode number a global id had here before: a node that an undo
+    // removed and a redo brings back keeps its number (the kernel knows it).
+    Result<std::optional<Ino>> remembered_ino(const Id128& gid);
+    Status remember_ino(const Id128& gid, Ino ino);
+    // Conflict copies that are still linked.
+    Result<std::vector<Ino>> conflict_copies();
+    Status put_device(const DeviceRow& d);
+    Result<std::vector<DeviceRow>> devices();
+    Result<std::optional<DeviceRow>> device(const Id128& id);
+
+    // Capturing changes (SQLite's session extension) to the tree's tables:
+    // capture_begin starts recording, capture_take ends it and gives the
+    // changeset that undoes what was recorded. apply_undo applies one.
+    Status capture_begin();
+    bool capturing() const { return session_ != nullptr; }
+    Result<Bytes> capture_take();
+    Status apply_undo(ByteSpan changes);
+    Status push_undo(const UndoEntry& e);
+    Result<std::optional<UndoEntry>> top_undo();
+    Status pop_undo(int64_t id);
+    // Relabels the undo entries whose key_hi is `from`.
+    Status relabel_undo(ByteSpan from, ByteSpan key_lo, ByteSpan key_hi, ByteSpan segments);
+    Result<uint64_t> undo_count();
+
     // Hands the page cache's unused memory back (after a big publish).
     void release_memory();
 
@@ -180,6 +241,10 @@ private:
     void cache_node(const NodeRow& n);
     void forget_alloc(Ino ino) { alloc_cache_.erase(ino); }
     std::unique_ptr<Db> db_;
+    struct SessionDeleter {
+        void operator()(void* s) const;
+    };
+    std::unique_ptr<void, SessionDeleter> session_;
     std::unordered_map<Ino, NodeRow> node_cache_;
     std::unordered_map<Ino, uint64_t> alloc_cache_;
     bool batch_ = false;

@@ -83,6 +83,7 @@ struct Intent {
 struct PublishKeys {
     const format::Header& header;
     const Id128& device;
+    const std::string& device_name;
     const crypto::SecretBytes& journal_key;
     const crypto::SecretBytes& object_key;
 };

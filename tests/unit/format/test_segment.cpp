@@ -314,7 +314,7 @@ TEST_CASE("segment: SegmentWriter gives the bytes of the body sealed apart") {
                 CAPTURE(reserve);
                 CAPTURE(as_block);
                 ++seed;
-                SegmentWriter w(s.device, s.seq, s.prev, s.hlc, s.key_epoch, s.merged, reserve);
+                SegmentWriter w(s.device, s.seq, s.prev, s.hlc, s.key_epoch, s.device_name, s.merged, reserve);
                 if (as_block) {
                     // the first half one by one, the rest as one encoded block
                     size_t half = s.ops.size() / 2;

@@ -111,7 +111,7 @@ TEST_CASE("errors: an index error while listing a folder is returned, not skippe
                "ALTER TABLE nodes RENAME TO nodes_real;"
                "CREATE VIEW nodes AS SELECT ino, gid, CASE WHEN ino = " + std::to_string(b) +
                    " THEN abs(-9223372036854775807 - 1) ELSE mode END AS mode, uid, ogid, rdev, size, nlink, atime, "
-                   "mtime, ctime, link, key_epoch, wkey, version, dirty FROM nodes_real;");
+                   "mtime, ctime, link, key_epoch, wkey, version, dirty, kgid, vdev, vhlc, conflict FROM nodes_real;");
     f.fs = f.open_fs(f.state_dir.str(), /*read_only=*/true);
     for (bool plus : {false, true}) {
         CAPTURE(plus);

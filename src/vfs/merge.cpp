@@ -1,0 +1,329 @@
+// Merging other devices' journal segments (docs/ARCHITECTURE.md, "Merging").
+//
+// Every device applies all segments in one order: by the segment's clock,
+// then device id, then sequence number. The clocks are hybrid logical
+// clocks that every merge advances past what it applied, so a segment made
+// after another was merged sorts after it: the order respects causality.
+// A segment is applied only once everything its version vector says its
+// device had merged is applied here (causal apply); until then it waits.
+//
+// A segment that sorts before segments applied already is put in its place:
+// the later ones are undone (the undo log holds, per applied segment, the
+// SQLite changeset that reverses it), the new one is applied, and the
+// undone ones are applied again. Local changes since the last merge are
+// captured the same way as they are made, and a merge runs only when all of
+// them are published (every one is in a segment it can apply again).
+#include <malloc.h>
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <set>
+
+#include "coffer/util/log.h"
+#include "core.h"
+
+namespace coffer::vfs {
+
+namespace {
+using SegId = std::pair<Id128, uint64_t>;
+
+// hlc | device | seq, big-endian: memcmp order is the merge order.
+Bytes order_key(format::Hlc hlc, const Id128& device, uint64_t seq) {
+    Bytes k(32);
+    for (int i = 0; i < 8; ++i) k[i] = static_cast<uint8_t>(hlc >> (56 - 8 * i));
+    std::memcpy(k.data() + 8, device.b.data(), 16);
+    for (int i = 0; i < 8; ++i) k[24 + i] = static_cast<uint8_t>(seq >> (56 - 8 * i));
+    return k;
+}
+// Local changes not yet placed in the order: always undone first.
+const Bytes kLocalKey(32, 0xff);
+const Bytes kNeverKey(32, 0x00);
+
+int key_cmp(ByteSpan a, ByteSpan b) { return std::memcmp(a.data(), b.data(), std::min(a.size(), b.size())); }
+
+Bytes encode_segs(const std::vector<SegId>& segs) {
+    ByteWriter w;
+    for (const auto& [dev, seq] : segs) {
+        w.id(dev);
+        w.u64(seq);
+    }
+    return w.take();
+}
+Result<std::vector<SegId>> decode_segs(ByteSpan b) {
+    std::vector<SegId> out;
+    ByteReader r(b, "undo log");
+    while (!r.at_end()) {
+        COFFER_ASSIGN(Id128 dev, r.id());
+        COFFER_ASSIGN(uint64_t seq, r.u64());
+        out.emplace_back(dev, seq);
+    }
+    return out;
+}
+
+bool is_hex(std::string_view s, size_t n) {
+    return s.size() == n && std::all_of(s.begin(), s.end(), [](char c) {
+               return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+           });
+}
+std::string seq_name(const Id128& dev, uint64_t seq) { return format::segment_path(dev, seq); }
+}  // namespace
+
+struct Core::Incoming {
+    format::Segment seg;
+    format::Hash32 hash{};
+    Bytes key;
+    bool fresh = true;  // not applied here before (false: applied again after an undo)
+};
+
+Result<MergeReport> Core::merge() {
+    MutexLock lk(mu_);
+    return merge_locked();
+}
+
+std::vector<std::string> Core::journal_gaps() {
+    MutexLock lk(mu_);
+    return journal_gaps_;
+}
+
+std::string Core::device_name_of(const Id128& device) {
+    if (device == device_) return device_name_;
+    auto d = ix_->device(device);
+    if (d.ok() && *d && !(*d)->name.empty()) return (*d)->name;
+    return device.hex().substr(0, 8);
+}
+
+// Ends the capture of local changes so far and files it under kLocalKey;
+// starts a new one. Caller holds mu_, inside the batch.
+Status Core::file_local_changes() {
+    if (!ix_->capturing()) return {};
+    COFFER_ASSIGN(Bytes undo, ix_->capture_take());
+    if (!undo.empty()) COFFER_TRY(ix_->push_undo(index::UndoEntry{0, kLocalKey, kLocalKey, {}, std::move(undo)}));
+    return ix_->capture_begin();
+}
+
+// Reads every segment of other devices that is not applied here and
+// checks each device's chain. Caller holds mu_.
+Status Core::scan_journal(std::vector<std::unique_ptr<Incoming>>& out) {
+    COFFER_ASSIGN(auto devices, vault_.backend().list("journal"));
+    COFFER_ASSIGN(int64_t own_next, ix_->meta_int("next_seq", 1));
+    journal_gaps_.clear();
+    for (const auto& dev_hex : devices) {
+        if (!is_hex(dev_hex, 32)) continue;  // not coffer's (a sync client's file)
+        COFFER_ASSIGN(Id128 dev, Id128::from_hex(dev_hex));
+        COFFER_ASSIGN(auto names, vault_.backend().list("journal/" + dev_hex));
+        std::vector<uint64_t> seqs;
+        for (const auto& n : names)
+            if (is_hex(n, 16)) seqs.push_back(std::stoull(n, nullptr, 16));
+        std::sort(seqs.begin(), seqs.end());
+        seqs.erase(std::unique(seqs.begin(), seqs.end()), seqs.end());
+        format::Hash32 prev{};
+        uint64_t expect = 1;
+        for (uint64_t seq : seqs) {
+            if (seq != expect) {
+                // Later segments are here, so the missing one exists: the
+                // cloud has not delivered it yet. What follows it waits.
+                std::string missing = seq_name(dev, expect);
+                journal_gaps_.push_back(missing);
+                break;
+            }
+            ++expect;
+            COFFER_ASSIGN(auto known, ix_->segment_hash(dev, seq));
+            if (known) {
+                std::copy(known->begin(), known->end(), prev.begin());
+                continue;
+            }
+            if (dev == device_ && static_cast<int64_t>(seq) < own_next) continue;  // published here
+            if (dev == device_) {
+                return make_error(Code::rolled_back,
+                                  "the vault holds segments of this device that its local state does not know: "
+                                  "the local state was restored from an older copy; use a new --state folder");
+            }
+            std::string rel = seq_name(dev, seq);
+            COFFER_ASSIGN(Bytes bytes, vault_.backend().read(rel, store::kMaxSegmentFile));
+            auto seg = format::decode_segment(journal_key_, bytes);
+            if (!seg.ok()) {
+                Error e = std::move(seg).error();
+                e.context = "vault file " + rel + ": " + e.context;
+                return e;
+            }
+            if (seg->device != dev || seg->seq != seq)
+                return make_error(Code::corrupt, "vault file " + rel + " holds another segment (moved by the cloud)");
+            if (seg->prev != prev)
+                return make_error(Code::corrupt, "vault file " + rel + " does not follow the previous segment "
+                                                 "(replaced or rolled back)");
+            auto in = std::make_unique<Incoming>();
+            in->hash = format::segment_hash(bytes);
+            prev = in->hash;
+            in->key = order_key(seg->hlc, dev, seq);
+            in->seg = std::move(*seg);
+            out.push_back(std::move(in));
+        }
+    }
+    return {};
+}
+
+Result<MergeReport> Core::merge_locked() {
+    MergeReport rep;
+    COFFER_ASSIGN(uint64_t pending, ix_->pending_count());
+    COFFER_ASSIGN(auto dirty, ix_->dirty_nodes());
+    COFFER_ASSIGN(auto intent, ix_->intent());
+    if (pending || !dirty.empty() || intent) {
+        rep.postponed = true;
+        return rep;
+    }
+    COFFER_TRY(check_heads());
+    std::vector<std::unique_ptr<Incoming>> fresh;
+    COFFER_TRY(scan_journal(fresh));
+    for (const auto& g : journal_gaps_) rep.waiting.push_back(g + ": has not arrived (later segments of its device have)");
+
+    // Causal readiness, to a fixed point: a segment is ready when its
+    // device's previous one and everything its vector names are applied
+    // here or ready.
+    COFFER_ASSIGN(int64_t own_next, ix_->meta_int("next_seq", 1));
+    std::map<SegId, Incoming*> by_id;
+    for (auto& in : fresh) by_id[{in->seg.device, in->seg.seq}] = in.get();
+    std::set<SegId> ready;
+    std::map<SegId, std::string> blocked;
+    auto have = [&](const Id128& dev, uint64_t seq, const format::Hash32* head, std::string& why) -> Result<bool> {
+        mu_.assert_held();
+        if (seq == 0) return true;
+        if (dev == device_) {
+            if (static_cast<int64_t>(seq) >= own_next) {
+                why = "names a segment of this device that it never published: " + seq_name(dev, seq);
+                return false;
+            }
+        } else if (!ready.count({dev, seq})) {
+            COFFER_ASSIGN(auto known, ix_->segment_hash(dev, seq));
+            if (!known) {
+                why = "waits for " + seq_name(dev, seq);
+                return false;
+            }
+            if (head && !crypto::equal(*known, *head)) {
+                why = "names a different " + seq_name(dev, seq) + " than this device applied (a fork or tampering)";
+                return false;
+            }
+            return true;
+        }
+        if (head) {
+            COFFER_ASSIGN(auto known, ix_->segment_hash(dev, seq));
+            format::Hash32 h{};
+            if (known) std::copy(known->begin(), known->end(), h.begin());
+            else if (auto it = by_id.find({dev, seq}); it != by_id.end()) h = it->second->hash;
+            if (h != *head) {
+                why = "names a different " + seq_name(dev, seq) + " than this device holds (a fork or tampering)";
+                return false;
+            }
+        }
+        return true;
+    };
+    for (bool progress = true; progress;) {
+        progress = false;
+        for (auto& in : fresh) {
+            SegId id{in->seg.device, in->seg.seq};
+            if (ready.count(id)) continue;
+            std::string why;
+            COFFER_ASSIGN(bool ok, have(id.first, id.second - 1, nullptr, why));
+            for (const auto& e : in->seg.merged) {
+                if (!ok) break;
+                COFFER_ASSIGN(ok, have(e.device, e.seq, &e.head, why));
+            }
+            if (ok) {
+                ready.insert(id);
+                progress = true;
+                blocked.erase(id);
+            } else {
+                blocked[id] = why;
+            }
+        }
+    }
+    for (const auto& [id, why] : blocked) rep.waiting.push_back(seq_name(id.first, id.second) + ": " + why);
+    std::vector<std::unique_ptr<Incoming>> todo;
+    for (auto& in : fresh)
+        if (ready.count({in->seg.device, in->seg.seq})) todo.push_back(std::move(in));
+    fresh.clear();
+    if (todo.empty()) return rep;
+    std::sort(todo.begin(), todo.end(), [](const auto& a, const auto& b) { return key_cmp(a->key, b->key) < 0; });
+    const Bytes first = todo.front()->key;
+
+    COFFER_TRY(ensure_tx());
+    // Place the local changes since the last merge in the order: they are
+    // this device's segments since then (all published, checked above).
+    COFFER_TRY(file_local_changes());
+    COFFER_ASSIGN(int64_t own_from, ix_->meta_int("merge_own_from", 0));
+    if (own_from > 0) {
+        COFFER_ASSIGN(int64_t from_hlc, ix_->meta_int("merge_own_from_hlc", 0));
+        COFFER_ASSIGN(auto self, ix_->device(device_));
+        if (!self) return make_error(Code::internal, "local index: this device's newest segment is not recorded");
+        std::vector<SegId> own;
+        for (uint64_t s = static_cast<uint64_t>(own_from); s <= self->seq; ++s) own.emplace_back(device_, s);
+        COFFER_TRY(ix_->relabel_undo(kLocalKey, order_key(static_cast<format::Hlc>(from_hlc), device_, own_from),
+                                     order_key(self->hlc, device_, self->seq), encode_segs(own)));
+    } else {
+        COFFER_TRY(ix_->relabel_undo(kLocalKey, kNeverKey, kNeverKey, {}));
+    }
+    COFFER_TRY(ix_->set_meta_int("merge_own_from", 0));
+
+    // Undo what sorts after the first new segment.
+    std::vector<SegId> again;
+    for (;;) {
+        COFFER_ASSIGN(auto top, ix_->top_undo());
+        if (!top || key_cmp(top->key_hi, first) <= 0) break;
+        COFFER_TRY(ix_->apply_undo(top->changes));
+        COFFER_ASSIGN(auto segs, decode_segs(top->segments));
+        again.insert(again.end(), segs.begin(), segs.end());
+        COFFER_TRY(ix_->pop_undo(top->id));
+    }
+    for (const auto& [dev, seq] : again) {
+        std::string rel = seq_name(dev, seq);
+        COFFER_ASSIGN(Bytes bytes, vault_.backend().read(rel, store::kMaxSegmentFile));
+        COFFER_ASSIGN(auto known, ix_->segment_hash(dev, seq));
+        format::Hash32 h = format::segment_hash(bytes);
+        if (!known || !crypto::equal(*known, h))
+            return make_error(Code::rolled_back, "vault file " + rel + " differs from the one this device applied");
+        COFFER_ASSIGN(format::Segment seg, format::decode_segment(journal_key_, bytes));
+        auto in = std::make_unique<Incoming>();
+        in->key = order_key(seg.hlc, dev, seq);
+        in->hash = h;
+        in->seg = std::move(seg);
+        in->fresh = false;
+        todo.push_back(std::move(in));
+    }
+    std::sort(todo.begin(), todo.end(), [](const auto& a, const auto& b) { return key_cmp(a->key, b->key) < 0; });
+
+    merge_conflicts_ = merge_skipped_ = 0;
+    for (const auto& in : todo) {
+        const format::Segment& seg = in->seg;
+        COFFER_TRY(ix_->capture_begin());
+        OpOrigin origin{seg.device, seg.device == device_ ? std::string_view(device_name_) : seg.device_name,
+                        seg.version};
+        for (const auto& op : seg.ops) COFFER_TRY(apply_op(op, origin));
+        clock_.observe(seg.hlc);
+        COFFER_ASSIGN(Bytes undo, ix_->capture_take());
+        COFFER_TRY(ix_->push_undo(index::UndoEntry{0, in->key, in->key, encode_segs({{seg.device, seg.seq}}),
+                                                   std::move(undo)}));
+        if (in->fresh) {
+            COFFER_TRY(ix_->add_segment(seg.device, seg.seq, in->hash));
+            COFFER_TRY(ix_->put_device(index::DeviceRow{seg.device, seg.device_name, seg.seq, seg.hlc}));
+            rep.segments += 1;
+            rep.ops += seg.ops.size();
+        } else {
+            rep.redone += 1;
+        }
+    }
+    rep.conflicts = merge_conflicts_;
+    todo.clear();
+    keys_.clear();  // an undo may have removed nodes whose keys were cached
+    COFFER_TRY(ix_->set_meta_int("hlc", static_cast<int64_t>(clock_.last())));
+    if (!opts_.read_only) COFFER_TRY(ix_->capture_begin());
+    COFFER_TRY(commit_locked(true));
+    gate_.invalidate_all();
+    if (rep.segments)
+        log::info("merged " + std::to_string(rep.segments) + " segment(s) from other devices" +
+                  (rep.redone ? " (" + std::to_string(rep.redone) + " applied again to keep the order)" : "") +
+                  (rep.conflicts ? ", " + std::to_string(rep.conflicts) + " conflict(s)" : ""));
+    ::malloc_trim(0);  // hand the decoded segments' memory back
+    return rep;
+}
+
+}  // namespace coffer::vfs
