@@ -196,7 +196,7 @@ coffer::Status publish_cut(vfs::Replica& replica, vfs::Cut& cut, PublishStats& s
         sc.mtime_ns = n.mtime;
         sc.ctime_ns = n.ctime;
         sc.key_epoch = n.plan.key_epoch;
-        sc.wrapped_key = std::move(n.wrapped_key);
+        sc.wrapped_key = n.wrapped_key;  // complete_cut installs it too (a conflict copy's, wrapped anew)
         format::Op op{cut.hlc, std::move(sc)};
         format::encode_op(content, op);
         auto& done = std::get<format::OpSetContent>(op.body);

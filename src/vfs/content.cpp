@@ -55,7 +55,7 @@ uint8_t* scratch(size_t n) {
 Result<std::shared_ptr<const crypto::SecretBytes>> Core::file_key_locked(const index::NodeRow& n) {
     auto it = keys_.find(n.ino);
     if (it != keys_.end()) return it->second;
-    auto key = crypto::open_secret(fkey_wrap_, n.wrapped_key, aad::file_key(n.gid, n.key_epoch));
+    auto key = crypto::open_secret(fkey_wrap_, n.wrapped_key, aad::file_key(n.key_owner.is_zero() ? n.gid : n.key_owner, n.key_epoch));
     if (!key.ok()) return make_error(Code::corrupt, "the data key of " + path_of(n.ino) + " failed authentication");
     return remember_key_locked(n.ino, std::move(*key));
 }
@@ -119,6 +119,7 @@ Status Core::read_extent(const crypto::SecretBytes& key, uint32_t key_epoch, con
 Result<ReadPlan> Core::plan_locked(const index::NodeRow& n, uint64_t off, uint64_t end, bool with_key) {
     ReadPlan plan;
     plan.gid = n.gid;
+    plan.key_owner = n.key_owner.is_zero() ? n.gid : n.key_owner;
     plan.key_epoch = n.key_epoch;
     if (with_key) {
         COFFER_ASSIGN(plan.key, file_key_locked(n));

@@ -65,6 +65,14 @@ Result<Cut> Core::take_cut() {
         c.version = n->version;
         c.wrapped_key = n->wrapped_key;
         COFFER_ASSIGN(c.plan, plan_locked(*n, 0, n->size, /*with_key=*/false));
+        if (!n->key_owner.is_zero()) {
+            // A conflict copy's key is wrapped for the file it was copied
+            // from; what is published is wrapped for the copy itself.
+            auto key = crypto::open_secret(fkey_wrap_, n->wrapped_key, aad::file_key(n->key_owner, n->key_epoch));
+            if (!key.ok()) return make_error(Code::corrupt, "the data key of " + path_of(ino) + " failed authentication");
+            c.wrapped_key = crypto::seal(fkey_wrap_, key->span(), aad::file_key(n->gid, n->key_epoch));
+            c.plan.key_owner = n->gid;
+        }
         // Zero pieces past the end (left by a truncate inside an extent) are
         // published too: the extent is re-sealed without the cut-off bytes.
         COFFER_ASSIGN(auto tail, ix_->pieces(ino, std::max<uint64_t>(n->size, 1), UINT64_MAX));
@@ -152,7 +160,7 @@ Status Core::encode_cut_ops(const Cut& cut, format::SegmentWriter& out) {
 }
 
 Status Core::load_key(NodeCut& n) {
-    auto key = crypto::open_secret(fkey_wrap_, n.wrapped_key, aad::file_key(n.plan.gid, n.plan.key_epoch));
+    auto key = crypto::open_secret(fkey_wrap_, n.wrapped_key, aad::file_key(n.plan.key_owner, n.plan.key_epoch));
     if (!key.ok()) return make_error(Code::corrupt, "the data key of " + describe(n.ino) + " failed authentication");
     n.plan.key = std::make_shared<const crypto::SecretBytes>(std::move(*key));
     return {};
@@ -195,6 +203,10 @@ Status Core::complete_cut(const Cut& cut, const CutResult& result) {
         COFFER_TRY(ix_->replace_extents(c.ino, ext));
         COFFER_ASSIGN(auto left, ix_->all_pieces(c.ino));
         row->version = result.versions[i];
+        if (!row->key_owner.is_zero() && !c.wrapped_key.empty()) {
+            row->wrapped_key = c.wrapped_key;  // as published: wrapped for this node
+            row->key_owner = Id128{};
+        }
         row->version_device = device_;
         row->version_hlc = cut.hlc;  // the set_content op's clock, as every device records it
         row->content_dirty = !left.empty() || row->size != c.size || row->mtime != c.mtime;

@@ -33,6 +33,7 @@ using Ino = uint64_t;
 // Where the bytes of a file range are: taken under the lock, read without it.
 struct ReadPlan {
     Id128 gid;
+    Id128 key_owner;  // the node the file key's wrapping is bound to (a conflict copy's original)
     uint32_t key_epoch = 0;
     std::shared_ptr<const crypto::SecretBytes> key;
     std::vector<index::StagingPiece> pieces;            // sorted, non-overlapping
