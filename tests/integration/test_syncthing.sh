@@ -227,6 +227,48 @@ waiting_check "issue 13/14" "B's copy: coffer fsck with .DS_Store in objects/ an
 check "Syncthing made no conflict copies" \
     test -z "$(find "$A_DIR" "$B_DIR" -name '*.sync-conflict-*' | head -n 1)"
 
+# ---------------------------------------------------------------- both at once
+# waits for issue 13 (parts 2-4: merge on sync, conflict copies, kernel
+# invalidation): both devices mounted at once, each publishing while the
+# other is mounted. COFFER_RUN_WAITING=1 runs it.
+both_at_once() {
+    log "both devices mounted at once"
+    device A
+    coffer_mount || { fail "A: mount for the concurrent session"; return 1; }
+    device B
+    STATE=$B_STATE
+    coffer_mount || { fail "B: mount for the concurrent session"; return 1; }
+    mkdir "$A_MNT/only-A" && printf 'A at once\n' >"$A_MNT/only-A/a.txt"
+    printf 'B at once\n' >"$B_MNT/from-B/b-at-once.txt"
+    printf 'A edits the note\n' >>"$A_MNT/docs/note.txt"
+    printf 'B edits the note\n' >>"$B_MNT/docs/note.txt"
+    check "A: coffer sync while B is mounted" coffer sync "$A_MNT"
+    check "B: coffer sync while A is mounted" coffer sync "$B_MNT"
+    wait_sync "both devices' concurrent segments" || return 1
+    check "A: coffer sync pulls B's segment" coffer sync "$A_MNT"
+    check "B: coffer sync pulls A's segment" coffer sync "$B_MNT"
+    assert_eq "B at once" "$(cat "$A_MNT/from-B/b-at-once.txt" 2>&1)" "A sees B's new file without a remount"
+    assert_eq "A at once" "$(cat "$B_MNT/only-A/a.txt" 2>&1)" "B sees A's new file without a remount"
+    local notes_a notes_b
+    notes_a=$(cat "$A_MNT"/docs/note*.txt 2>&1)
+    notes_b=$(cat "$B_MNT"/docs/note*.txt 2>&1)
+    assert_match "A edits the note" "$notes_a" "A: A's edit of the note survives"
+    assert_match "B edits the note" "$notes_a" "A: B's edit of the note survives (a conflict copy)"
+    check "the conflict copy is named as issue 13 says" \
+        test -n "$(find "$A_MNT/docs" -name 'note (conflict * [0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9] [0-9]*).txt' | head -n 1)"
+    tree_digest "$A_MNT" >"$T/digest.concurrent-a"
+    tree_digest "$B_MNT" >"$T/digest.concurrent-b"
+    assert_file_eq "$T/digest.concurrent-a" "$T/digest.concurrent-b" "A and B hold the same tree after both synced"
+    coffer_unmount "$A_MNT" || fail "A: coffer unmount exit $?"
+    coffer_unmount "$B_MNT" || fail "B: coffer unmount exit $?"
+    wait_sync "after the concurrent session"
+}
+if [ "${COFFER_RUN_WAITING:-0}" = 1 ]; then
+    both_at_once
+else
+    log "SKIP (waits for issue 13; COFFER_RUN_WAITING=1 runs it): both devices mounted at once"
+fi
+
 st_procs=$(_se_tree "${ST_PID[A]}"; _se_tree "${ST_PID[B]}")
 assert_eq 6 "$(printf '%s\n' "$st_procs" | wc -l)" "each instance runs as timeout, monitor and syncthing"
 check "syncthing A and its children end on TERM" st_stop A
