@@ -180,11 +180,8 @@ st_configure() {
         folder_devices+="            <device id=\"${ST_ID[$p]}\" introducedBy=\"\"></device>"$'\n'
         local addr=dynamic
         [ "$p" != "$n" ] && addr=${ST_LISTEN[$p]}
-        devices+="    <device id=\"${ST_ID[$p]}\" name=\"$p\" compression=\"metadata\" introducer=\"false\">
-        <address>$addr</address>
-        <paused>false</paused>
-        <autoAcceptFolders>false</autoAcceptFolders>
-    </device>"$'\n'
+        devices+=$(printf '    <device id="%s" name="%s" compression="metadata" introducer="false">\n        <address>%s</address>\n        <paused>false</paused>\n        <autoAcceptFolders>false</autoAcceptFolders>\n    </device>' \
+            "${ST_ID[$p]}" "$p" "$addr")$'\n'
     done
     cat >"${ST_HOME[$n]}/config.xml" <<XML
 <configuration version="36">

@@ -9,6 +9,7 @@
 #     at once while uploads may still be queued, a new device replays; after
 #     rclone is unmounted the remote holds the whole vault, the bytes coffer
 #     saw, and only ciphertext.
+# shellcheck disable=SC2034  # read by lib_sync_engines.sh
 SYNC_ENGINES=rclone
 source "$(dirname "$0")/lib_sync_engines.sh"
 

@@ -7,6 +7,7 @@
 # mounts): A writes a tree, B sees it byte for byte and changes it, A sees
 # B's changes. Syncthing's marker folder, its temp files and the files a
 # desktop drops into a synced folder must not get in the way.
+# shellcheck disable=SC2034  # read by lib_sync_engines.sh
 SYNC_ENGINES=syncthing
 source "$(dirname "$0")/lib_sync_engines.sh"
 
@@ -236,7 +237,6 @@ both_at_once() {
     device A
     coffer_mount || { fail "A: mount for the concurrent session"; return 1; }
     device B
-    STATE=$B_STATE
     coffer_mount || { fail "B: mount for the concurrent session"; return 1; }
     mkdir "$A_MNT/only-A" && printf 'A at once\n' >"$A_MNT/only-A/a.txt"
     printf 'B at once\n' >"$B_MNT/from-B/b-at-once.txt"
