@@ -41,6 +41,11 @@ if [ -z "${COFFER_OUTER_NETNS:-}" ] || [ "$COFFER_OUTER_NETNS" = "$_se_netns" ];
         echo "0 passed, 1 failed"
         exit 1
     fi
+    if ! _se_err=$(unshare --net -- true 2>&1); then
+        echo "FAIL - $(basename "${0%.sh}"): cannot make a private network namespace (unshare --net): $_se_err" >&2
+        echo "0 passed, 1 failed"
+        exit 1
+    fi
     export COFFER_OUTER_NETNS=$_se_netns
     # The re-executed test has its own watchdog (lib.sh); this outer bound
     # only catches a test that hangs before that watchdog starts or after

@@ -269,6 +269,11 @@ else
     log "SKIP (waits for issue 13; COFFER_RUN_WAITING=1 runs it): both devices mounted at once"
 fi
 
+# Nothing in either instance's log about discovery, relays, NAT or STUN,
+# usage or crash reports: the switched-off features never started.
+check_fails "Syncthing logs show no discovery, relay, NAT, STUN or reporting" \
+    grep -iE 'relay|discover|announc|upnp|nat-pmp|stun|usage report|crash report' \
+    "${ST_HOME[A]}/syncthing.log" "${ST_HOME[B]}/syncthing.log"
 st_procs=$(_se_tree "${ST_PID[A]}"; _se_tree "${ST_PID[B]}")
 assert_eq 6 "$(printf '%s\n' "$st_procs" | wc -l)" "each instance runs as timeout, monitor and syncthing"
 check "syncthing A and its children end on TERM" st_stop A
