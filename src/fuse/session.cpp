@@ -194,4 +194,15 @@ void Session::unmount() {
     mounted_ = false;
 }
 
+void Session::invalidate(const std::vector<uint64_t>& inodes,
+                         const std::vector<std::pair<uint64_t, std::string>>& entries) {
+    std::lock_guard lk(unmount_mu_);
+    if (!mounted_ || !running_.load()) return;
+    // Entries first: a lookup after them finds the new inode's attributes.
+    // ENOENT means the kernel held nothing of it: nothing to forget.
+    for (const auto& [parent, name] : entries)
+        (void)fuse_lowlevel_notify_inval_entry(se_, parent, name.c_str(), name.size());
+    for (uint64_t ino : inodes) (void)fuse_lowlevel_notify_inval_inode(se_, ino, 0, 0);
+}
+
 }  // namespace coffer::fuse

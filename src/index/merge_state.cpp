@@ -227,4 +227,57 @@ Result<uint64_t> Index::undo_count() {
     return n;
 }
 
+Status Index::touched_by(ByteSpan changes, Touched& out) {
+    if (changes.empty()) return {};
+    sqlite3_changeset_iter* it = nullptr;
+    int rc = sqlite3changeset_start(&it, static_cast<int>(changes.size()), const_cast<uint8_t*>(changes.data()));
+    if (rc != SQLITE_OK) return sqlite_error(nullptr, rc, "cannot read a changeset");
+    while (sqlite3changeset_next(it) == SQLITE_ROW) {
+        const char* table = nullptr;
+        int ncol = 0, op = 0, indirect = 0;
+        sqlite3changeset_op(it, &table, &ncol, &op, &indirect);
+        auto value = [&](int col) -> sqlite3_value* {
+            sqlite3_value* v = nullptr;
+            if (op == SQLITE_INSERT) sqlite3changeset_new(it, col, &v);
+            else sqlite3changeset_old(it, col, &v);
+            return v;
+        };
+        std::string_view t(table);
+        if (t == "nodes" || t == "xattrs" || t == "extents" || t == "tombs") {
+            if (auto* v = value(0)) out.nodes.push_back(static_cast<Ino>(sqlite3_value_int64(v)));
+        } else if (t == "dirents") {
+            sqlite3_value *id = value(0), *parent = nullptr, *name = nullptr;
+            if (op != SQLITE_UPDATE) {
+                parent = value(1);
+                name = value(3);
+            }
+            if (parent && name && sqlite3_value_type(name) == SQLITE_BLOB) {
+                const auto* p = static_cast<const uint8_t*>(sqlite3_value_blob(name));
+                out.entries.emplace_back(static_cast<Ino>(sqlite3_value_int64(parent)),
+                                         Bytes(p, p + sqlite3_value_bytes(name)));
+            } else if (id) {
+                out.entry_ids.push_back(sqlite3_value_int64(id));
+            }
+        }
+    }
+    rc = sqlite3changeset_finalize(it);
+    if (rc != SQLITE_OK) return sqlite_error(nullptr, rc, "cannot read a changeset");
+    return {};
+}
+
+Result<std::optional<DirentRow>> Index::dirent_by_id(int64_t id) {
+    Stmt& s = db_->cached("SELECT id, parent, tag, name, child FROM dirents WHERE id=?");
+    s.bind(1, id);
+    COFFER_ASSIGN(bool row, s.step());
+    if (!row) return std::optional<DirentRow>{};
+    DirentRow d;
+    d.id = s.col_int(0);
+    d.parent = static_cast<Ino>(s.col_int(1));
+    d.tag = copy(s.col_blob(2));
+    d.name_sealed = copy(s.col_blob(3));
+    d.child = static_cast<Ino>(s.col_int(4));
+    s.reset();
+    return std::optional<DirentRow>(std::move(d));
+}
+
 }  // namespace coffer::index

@@ -193,6 +193,19 @@ Status publish(int root, std::string_view rel, ByteSpan data, bool durable, Mode
         if (err == EINVAL || err == ENOSYS) {
             if (::linkat(tdir.get(), name.c_str(), pdir.get(), leaf.c_str(), 0) != 0) err = errno;
             else err = 0;
+            if (err != 0 && err != EEXIST) {
+                // Neither (an rclone mount, some FUSE remotes): look, then
+                // rename. Not atomic, but every name coffer writes is either
+                // random or this device's own next sequence number: no other
+                // writer races for it.
+                struct stat st;
+                if (::fstatat(pdir.get(), leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) err = EEXIST;
+                else if (errno == ENOENT && ::renameat(tdir.get(), name.c_str(), pdir.get(), leaf.c_str()) == 0) {
+                    tmp.armed = false;
+                    if (durable) COFFER_TRY(fsync_dir(pdir.get(), parent));
+                    return {};
+                }
+            }
         }
         if (err == EEXIST) return make_error(Code::exists, "vault file " + str(rel) + " already exists");
         if (err != 0) return sys_error(err, "renaming into vault file " + str(rel));

@@ -254,6 +254,9 @@ Result<Summary> status(vfs::Replica& replica) {
     s.staged_bytes = r.staged_bytes;
     s.last_seq = r.last_seq;
     s.device = r.device.hex();
+    s.device_name = r.device_name;
+    s.conflicts = r.conflicts;
+    s.waiting = r.waiting;
     return s;
 }
 

@@ -91,6 +91,8 @@ public:
     Result<ReplicaStatus> status() override;
     Result<MergeReport> merge() override;
     Result<std::string> digest() override;
+    Result<std::vector<DeviceInfo>> devices() override;
+    Result<std::vector<std::string>> conflict_copies() override;
     std::vector<std::string> journal_gaps() override;
     Result<std::vector<Id128>> referenced_objects() override;
     Result<std::vector<Ino>> regular_files() override;
@@ -180,6 +182,7 @@ private:
     Status scan_journal(std::vector<std::unique_ptr<Incoming>>& out) REQUIRES(mu_);
     Status check_heads() REQUIRES(mu_);
     Status file_local_changes() REQUIRES(mu_);
+    Status tell_kernel(const index::Index::Touched& t, MergeReport& rep) REQUIRES(mu_);
     std::string device_name_of(const Id128& device) REQUIRES(mu_);
     void committer_loop() EXCLUDES(mu_, commit_mu_);
 
@@ -222,6 +225,7 @@ private:
     uint64_t next_fh_ GUARDED_BY(mu_) = 1;
     std::unordered_map<Ino, std::shared_ptr<const crypto::SecretBytes>> keys_ GUARDED_BY(mu_);
     std::vector<std::string> journal_gaps_ GUARDED_BY(mu_);
+    std::vector<std::string> waiting_ GUARDED_BY(mu_);  // the last merge's MergeReport::waiting
     uint64_t merge_conflicts_ GUARDED_BY(mu_) = 0;  // counted by the running merge
     uint64_t merge_skipped_ GUARDED_BY(mu_) = 0;
     // How often each file was cut shorter: a publish whose cut predates a

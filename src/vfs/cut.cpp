@@ -259,6 +259,10 @@ Result<ReplicaStatus> Core::status() {
     COFFER_ASSIGN(int64_t next, ix_->meta_int("next_seq", 1));
     s.last_seq = static_cast<uint64_t>(next - 1);
     s.device = device_;
+    s.device_name = device_name_;
+    COFFER_ASSIGN(auto copies, ix_->conflict_copies());
+    s.conflicts = copies.size();
+    s.waiting = waiting_;
     return s;
 }
 

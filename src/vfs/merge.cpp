@@ -86,6 +86,28 @@ std::vector<std::string> Core::journal_gaps() {
     return journal_gaps_;
 }
 
+Result<std::vector<DeviceInfo>> Core::devices() {
+    MutexLock lk(mu_);
+    COFFER_ASSIGN(auto rows, ix_->devices());
+    std::vector<DeviceInfo> out;
+    bool self = false;
+    for (const auto& r : rows) {
+        out.push_back(DeviceInfo{r.device, r.name, r.seq, r.hlc, r.device == device_});
+        self = self || r.device == device_;
+    }
+    if (!self) out.push_back(DeviceInfo{device_, device_name_, 0, 0, true});  // has not published yet
+    return out;
+}
+
+Result<std::vector<std::string>> Core::conflict_copies() {
+    MutexLock lk(mu_);
+    COFFER_ASSIGN(auto inos, ix_->conflict_copies());
+    std::vector<std::string> out;
+    for (Ino ino : inos) out.push_back(path_of(ino));
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
 std::string Core::device_name_of(const Id128& device) {
     if (device == device_) return device_name_;
     auto d = ix_->device(device);
@@ -160,6 +182,30 @@ Status Core::scan_journal(std::vector<std::unique_ptr<Incoming>>& out) {
             out.push_back(std::move(in));
         }
     }
+    return {};
+}
+
+// What the kernel may cache of what a merge changed: the inodes, and the
+// entries by (parent, name). Caller holds mu_.
+Status Core::tell_kernel(const index::Index::Touched& t, MergeReport& rep) {
+    std::set<Ino> inodes(t.nodes.begin(), t.nodes.end());
+    std::set<std::pair<Ino, std::string>> entries;
+    auto add_entry = [&](Ino parent, ByteSpan sealed) -> Status {
+        mu_.assert_held();
+        COFFER_ASSIGN(auto p, ix_->node(parent));
+        if (!p) return {};  // the folder itself is gone: invalidating its inode is enough
+        auto name = names_.open_name(p->gid, sealed);
+        if (name.ok()) entries.emplace(parent, std::move(*name));
+        inodes.insert(parent);
+        return {};
+    };
+    for (const auto& [parent, sealed] : t.entries) COFFER_TRY(add_entry(parent, sealed));
+    for (int64_t id : t.entry_ids) {
+        COFFER_ASSIGN(auto d, ix_->dirent_by_id(id));
+        if (d) COFFER_TRY(add_entry(d->parent, d->name_sealed));
+    }
+    rep.changed_inodes.assign(inodes.begin(), inodes.end());
+    rep.changed_entries.assign(entries.begin(), entries.end());
     return {};
 }
 
@@ -238,6 +284,7 @@ Result<MergeReport> Core::merge_locked() {
         }
     }
     for (const auto& [id, why] : blocked) rep.waiting.push_back(seq_name(id.first, id.second) + ": " + why);
+    waiting_ = rep.waiting;
     std::vector<std::unique_ptr<Incoming>> todo;
     for (auto& in : fresh)
         if (ready.count({in->seg.device, in->seg.seq})) todo.push_back(std::move(in));
@@ -266,9 +313,11 @@ Result<MergeReport> Core::merge_locked() {
 
     // Undo what sorts after the first new segment.
     std::vector<SegId> again;
+    index::Index::Touched touched;
     for (;;) {
         COFFER_ASSIGN(auto top, ix_->top_undo());
         if (!top || key_cmp(top->key_hi, first) <= 0) break;
+        COFFER_TRY(ix_->touched_by(top->changes, touched));
         COFFER_TRY(ix_->apply_undo(top->changes));
         COFFER_ASSIGN(auto segs, decode_segs(top->segments));
         again.insert(again.end(), segs.begin(), segs.end());
@@ -300,6 +349,7 @@ Result<MergeReport> Core::merge_locked() {
         for (const auto& op : seg.ops) COFFER_TRY(apply_op(op, origin));
         clock_.observe(seg.hlc);
         COFFER_ASSIGN(Bytes undo, ix_->capture_take());
+        COFFER_TRY(ix_->touched_by(undo, touched));
         COFFER_TRY(ix_->push_undo(index::UndoEntry{0, in->key, in->key, encode_segs({{seg.device, seg.seq}}),
                                                    std::move(undo)}));
         if (in->fresh) {
@@ -313,6 +363,7 @@ Result<MergeReport> Core::merge_locked() {
     }
     rep.conflicts = merge_conflicts_;
     todo.clear();
+    COFFER_TRY(tell_kernel(touched, rep));
     keys_.clear();  // an undo may have removed nodes whose keys were cached
     COFFER_TRY(ix_->set_meta_int("hlc", static_cast<int64_t>(clock_.last())));
     if (!opts_.read_only) COFFER_TRY(ix_->capture_begin());

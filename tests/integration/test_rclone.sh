@@ -5,7 +5,7 @@
 # seconds after it is closed, as with a real cloud remote.
 #  1. Reading: a vault another device wrote to the remote is mounted through
 #     rclone by a new device (fresh --state): same tree, same bytes.
-#  2. Writing (waits for issue 13/14, see below): coffer init, write, remount
+#  2. Writing: coffer init, write, remount
 #     at once while uploads may still be queued, a new device replays; after
 #     rclone is unmounted the remote holds the whole vault, the bytes coffer
 #     saw, and only ciphertext.
@@ -70,11 +70,8 @@ coffer_unmount || fail "reader: coffer unmount exit $?"
 check "coffer fsck through the rclone mount" coffer fsck "$CLOUD" --password-file "$PW"
 
 # ---------------------------------------------------------------- 2. writing
-# waits for issue 13/14: coffer cannot write a vault file on an rclone mount.
-# It publishes with renameat2(RENAME_NOREPLACE), which rclone refuses
-# (EINVAL), then falls back to link(2), which rclone's VFS does not have
-# (EIO): `coffer init` fails with "renaming into vault file coffer.vault:
-# Input/output error". COFFER_RUN_WAITING=1 runs this part.
+# rclone refuses renameat2(RENAME_NOREPLACE) (EINVAL) and has no link(2)
+# (EIO): coffer's vault writer falls back to look-then-rename there.
 rclone_write_path() {
     CLOUD=$RMNT/vault2 STATE=$T/state-device1 MNT=$T/mnt-device1
     rm -f "$RK"
@@ -119,11 +116,7 @@ rclone_write_path() {
     check "coffer fsck through the rclone mount" coffer fsck "$CLOUD" --password-file "$PW"
 }
 WRITE_PATH=0
-if [ "${COFFER_RUN_WAITING:-0}" = 1 ]; then
-    rclone_write_path && WRITE_PATH=1
-else
-    log "SKIP (waits for issue 13/14; COFFER_RUN_WAITING=1 runs it): coffer writing a vault on an rclone mount"
-fi
+rclone_write_path && WRITE_PATH=1
 
 # ---------------------------------------------------------------- the remote
 check "rclone finished its uploads" rclone_wait_uploaded 60

@@ -78,6 +78,12 @@ public:
     // Unmounts (lazily, as libfuse does). Idempotent, thread-safe.
     void unmount();
 
+    // Tells the kernel to forget what it caches of these inodes (attributes
+    // and pages) and entries (parent, name): a merge changed them. Call
+    // while the loop runs and without holding any vfs lock.
+    void invalidate(const std::vector<uint64_t>& inodes,
+                    const std::vector<std::pair<uint64_t, std::string>>& entries);
+
 private:
     Session();
     std::unique_ptr<OpsContext> ctx_;

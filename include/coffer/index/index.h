@@ -222,6 +222,17 @@ public:
     // Relabels the undo entries whose key_hi is `from`.
     Status relabel_undo(ByteSpan from, ByteSpan key_lo, ByteSpan key_hi, ByteSpan segments);
     Result<uint64_t> undo_count();
+    // The rows a changeset (capture_take's or its inverse) touches: nodes by
+    // inode number (their xattrs and extents included), and directory
+    // entries (parent, sealed name) it adds or removes, or by row id where
+    // a change left the name out.
+    struct Touched {
+        std::vector<Ino> nodes;
+        std::vector<std::pair<Ino, Bytes>> entries;
+        std::vector<int64_t> entry_ids;
+    };
+    Status touched_by(ByteSpan changes, Touched& out);
+    Result<std::optional<DirentRow>> dirent_by_id(int64_t id);
 
     // Hands the page cache's unused memory back (after a big publish).
     void release_memory();

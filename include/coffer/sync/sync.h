@@ -45,6 +45,9 @@ struct Summary {
     uint64_t staged_bytes = 0;  // content bytes staged locally, not published yet
     uint64_t last_seq = 0;      // this device's newest segment
     std::string device;         // hex
+    std::string device_name;
+    uint64_t conflicts = 0;     // conflict copies merges made that are still there
+    std::vector<std::string> waiting;  // other devices' segments not applied yet, with why
 };
 Result<Summary> status(vfs::Replica& replica);
 

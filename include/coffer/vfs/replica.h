@@ -101,6 +101,19 @@ struct MergeReport {
     // Local changes were not published yet, so nothing was merged (a merge
     // runs on a state whose every change is in the vault).
     bool postponed = false;
+    // What the kernel may hold stale: inodes whose attributes, content or
+    // entries changed, and entries (parent, name) added or removed.
+    std::vector<Ino> changed_inodes;
+    std::vector<std::pair<Ino, std::string>> changed_entries;
+};
+
+// A device that wrote to the vault, as far as this device knows.
+struct DeviceInfo {
+    Id128 id;
+    std::string name;
+    uint64_t last_seq = 0;      // its newest segment applied here (0: none)
+    uint64_t last_hlc = 0;      // that segment's clock (when it was published)
+    bool this_device = false;
 };
 
 struct ReplicaStatus {
@@ -108,6 +121,9 @@ struct ReplicaStatus {
     uint64_t staged_bytes = 0;
     uint64_t last_seq = 0;
     Id128 device;
+    std::string device_name;
+    uint64_t conflicts = 0;              // conflict copies still there
+    std::vector<std::string> waiting;    // segments the last merge could not apply yet, with why
 };
 
 class Replica {
@@ -146,6 +162,10 @@ public:
     // A digest of the tree (ids, names, attributes, contents, xattrs):
     // two devices that applied the same segments print the same hex.
     virtual Result<std::string> digest() = 0;
+    // Every device this one has applied segments of, and itself.
+    virtual Result<std::vector<DeviceInfo>> devices() = 0;
+    // Paths of the conflict copies merges made that are still there.
+    virtual Result<std::vector<std::string>> conflict_copies() = 0;
 
     // ---- what the replica holds
     virtual Result<ReplicaStatus> status() = 0;
