@@ -63,7 +63,9 @@ Status make_state_private(const std::string& dir) {
     auto st = priv::ensure_private_dir(dir, true);
     if (!st.ok()) {
         Error e = std::move(st).error();
-        if (e.code == Code::permission) e.context += "; the local state must be a folder of your own (pass another --state)";
+        if (e.code == Code::permission)
+            e.context = "refusing the local state folder " + e.context +
+                        ". The local state must be a folder of your own: pass another --state";
         return e;
     }
     if (st->tightened_from != 0) {

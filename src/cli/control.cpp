@@ -55,7 +55,7 @@ Status ensure_private_dir(const std::string& dir) {
     if (!st.ok()) {
         Error e = std::move(st).error();
         if (e.code != Code::permission) return e;
-        e.context = "refusing to serve the control socket from " + e.context.substr(e.context.find(dir)) +
+        e.context = "refusing to serve the control socket from " + e.context +
                     ". Another user may have made it to pose as this daemon. Remove it (as root if it is not "
                     "yours: rm -r " + quoted(dir) + ") or set XDG_RUNTIME_DIR to a private folder of yours, then mount again";
         return e;

@@ -34,7 +34,7 @@ Status check_private_dir(const std::string& path) {
         return sys_error(err, "cannot stat " + path);
     }
     std::string why = describe_unsafe_dir(st, ::geteuid());
-    if (!why.empty()) return make_error(Code::permission, path + " is not a private folder: " + why);
+    if (!why.empty()) return make_error(Code::permission, path + ": " + why);
     return {};
 }
 
@@ -50,13 +50,13 @@ Result<DirState> ensure_private_dir(const std::string& path, bool follow_symlink
         int err = errno;
         struct stat st{};
         if ((err == ELOOP || err == ENOTDIR) && ::lstat(path.c_str(), &st) == 0)
-            return make_error(Code::permission, path + " cannot be used: " + describe_unsafe_dir(st, ::geteuid()));
+            return make_error(Code::permission, path + ": " + describe_unsafe_dir(st, ::geteuid()));
         return sys_error(err, "cannot open " + path);
     }
     struct stat st{};
     if (::fstat(fd.get(), &st) != 0) return sys_error(errno, "cannot stat " + path);
     if (st.st_uid != ::geteuid())
-        return make_error(Code::permission, path + " cannot be used: " + describe_unsafe_dir(st, ::geteuid()));
+        return make_error(Code::permission, path + ": " + describe_unsafe_dir(st, ::geteuid()));
     if ((st.st_mode & 077) != 0) {
         if (::fchmod(fd.get(), 0700) != 0) return sys_error(errno, "cannot make " + path + " private (chmod 0700)");
         out.tightened_from = st.st_mode & 07777;
