@@ -69,12 +69,11 @@ namespace {
 // While echo is off, a signal that would end the process (Ctrl-C, a
 // closed terminal, kill) first puts the terminal back as it was, then ends
 // the process as that signal would have: the shell still sees the signal.
-// Ctrl-Z shows the echo while the process is stopped and hides it again
-// when it resumes. The saved state lives in globals for the handler; one
-// prompt at a time.
+// (A shell restores the terminal of a job that Ctrl-Z stops.) The saved
+// state lives in globals for the handler; one prompt at a time.
 constexpr int kFatalSignals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE, SIGALRM, SIGUSR1, SIGUSR2};
 volatile sig_atomic_t g_tty_fd = -1;
-struct termios g_saved_tty{}, g_quiet_tty{};
+struct termios g_saved_tty{};
 
 void restore_and_reraise(int signo) {
     int saved_errno = errno;
@@ -91,23 +90,14 @@ void restore_and_reraise(int signo) {
     errno = saved_errno;
 }
 
-void stop_with_echo(int) {
-    int saved_errno = errno;
-    if (g_tty_fd >= 0) ::tcsetattr(g_tty_fd, TCSANOW, &g_saved_tty);
-    ::kill(::getpid(), SIGSTOP);
-    // Resumed (SIGCONT): the prompt is still waiting.
-    if (g_tty_fd >= 0) ::tcsetattr(g_tty_fd, TCSANOW, &g_quiet_tty);
-    errno = saved_errno;
-}
-
 // Turns echo off, and on again when it goes out of scope or a signal comes.
 class EchoOff {
 public:
     explicit EchoOff(int fd) : fd_(fd) {
         if (::tcgetattr(fd_, &g_saved_tty) != 0) return;
-        g_quiet_tty = g_saved_tty;
-        g_quiet_tty.c_lflag &= ~static_cast<tcflag_t>(ECHO | ECHONL);
-        g_quiet_tty.c_lflag |= ICANON;
+        struct termios quiet = g_saved_tty;
+        quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO | ECHONL);
+        quiet.c_lflag |= ICANON;
         g_tty_fd = fd_;
         struct sigaction sa{};
         sigemptyset(&sa.sa_mask);
@@ -117,10 +107,7 @@ public:
             // A signal the caller ignores (nohup) stays ignored.
             if (old_[i].sa_handler != SIG_IGN) ::sigaction(kFatalSignals[i], &sa, nullptr);
         }
-        sa.sa_handler = stop_with_echo;
-        ::sigaction(SIGTSTP, &sa, &old_tstp_);
-        if (old_tstp_.sa_handler == SIG_IGN) ::sigaction(SIGTSTP, &old_tstp_, nullptr);
-        active_ = ::tcsetattr(fd_, TCSAFLUSH, &g_quiet_tty) == 0;
+        active_ = ::tcsetattr(fd_, TCSAFLUSH, &quiet) == 0;
         if (!active_) restore_handlers();
     }
     ~EchoOff() {
@@ -134,12 +121,10 @@ public:
 private:
     void restore_handlers() {
         for (size_t i = 0; i < std::size(kFatalSignals); ++i) ::sigaction(kFatalSignals[i], &old_[i], nullptr);
-        ::sigaction(SIGTSTP, &old_tstp_, nullptr);
         g_tty_fd = -1;
     }
     int fd_;
     struct sigaction old_[std::size(kFatalSignals)]{};
-    struct sigaction old_tstp_{};
     bool active_ = false;
 };
 
