@@ -72,6 +72,9 @@ inline constexpr std::string_view kKeepAlive = ".";
 inline constexpr int kKeepAliveSeconds = 10;
 inline constexpr int kConnectTimeoutSeconds = 10;
 inline constexpr int kReplyIdleSeconds = 60;
+// The daemon serves one request at a time: a sync or unmount may wait,
+// without keep-alives, behind another client's publish.
+inline constexpr int kLongReplyIdleSeconds = 600;
 inline constexpr size_t kMaxReply = 1 << 20;
 
 // `s` with every control character (C0, DEL, C1), invalid UTF-8 byte and
