@@ -30,6 +30,9 @@ Result<std::string> default_state_dir(const char* xdg_data_home, const char* hom
 // --state if given, else the default for this vault; created (0700, with parents).
 Result<std::string> resolve_state_dir(const Args& a, const format::Header& header);
 Status make_dirs(const std::string& path, mode_t mode);
+// Refuses a state folder of another user; makes one open to others 0700
+// (with a warning) and the files in it 0600.
+Status make_state_private(const std::string& dir);
 
 // The password or recovery key the arguments name, else a prompt on /dev/tty.
 Result<store::Credentials> read_credentials(const Args& a);

@@ -1,4 +1,5 @@
 // What several subcommands share: errors, credentials, unlocking, state folder.
+#include <dirent.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -11,6 +12,7 @@
 #include "commands.h"
 #include "secrets.h"
 #include "coffer/format/slots.h"
+#include "coffer/util/private_fs.h"
 
 namespace coffer::cli {
 
@@ -52,7 +54,40 @@ Result<std::string> resolve_state_dir(const Args& a, const format::Header& heade
                                              format::vault_id_short(header.vault_id)));
     }
     COFFER_TRY(make_dirs(dir, 0700));
+    COFFER_TRY(make_state_private(dir));
     return dir;
+}
+
+Status make_state_private(const std::string& dir) {
+    // A symlink the user made (--state) is followed: the folder it names is checked.
+    auto st = priv::ensure_private_dir(dir, true);
+    if (!st.ok()) {
+        Error e = std::move(st).error();
+        if (e.code == Code::permission)
+            e.context = "refusing the local state folder " + e.context +
+                        ". The local state must be a folder of your own: pass another --state";
+        return e;
+    }
+    if (st->tightened_from != 0) {
+        char mode[16];
+        std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st->tightened_from & 07777));
+        log::warn("the local state folder " + dir + " was open to other users (mode " + mode +
+                  "): made it and its files private (0700, 0600)");
+    }
+    // Files an older coffer (or another umask) left readable; a folder of
+    // mode 0700 already keeps others out, this keeps a later chmod from
+    // exposing them.
+    for (const std::string& sub : {dir, dir + "/staging"}) {
+        DIR* d = ::opendir(sub.c_str());
+        if (!d) continue;
+        while (struct dirent* e = ::readdir(d)) {
+            std::string name = e->d_name;
+            if (name == "." || name == "..") continue;
+            if (Status t = priv::tighten(sub + "/" + name); !t.ok()) log::warn(t.error().message());
+        }
+        ::closedir(d);
+    }
+    return {};
 }
 
 Result<store::Credentials> read_credentials(const Args& a) {

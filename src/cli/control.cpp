@@ -18,6 +18,7 @@
 
 #include "coffer/crypto/crypto.h"
 #include "coffer/util/log.h"
+#include "coffer/util/private_fs.h"
 
 namespace coffer::cli {
 
@@ -45,15 +46,33 @@ std::vector<std::string> socket_candidates(std::string_view canonical_mountpoint
     return out;
 }
 
+namespace {
+std::string quoted(const std::string& p) { return "'" + p + "'"; }
+}  // namespace
+
 Status ensure_private_dir(const std::string& dir) {
-    if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return sys_error(errno, "cannot create " + dir);
-    struct stat st{};
-    if (::lstat(dir.c_str(), &st) != 0) return sys_error(errno, "cannot stat " + dir);
-    if (!S_ISDIR(st.st_mode)) return make_error(Code::permission, dir + " is not a directory");
-    if (st.st_uid != ::geteuid()) return make_error(Code::permission, dir + " belongs to another user");
-    if ((st.st_mode & 077) != 0 && ::chmod(dir.c_str(), 0700) != 0)
-        return sys_error(errno, "cannot make " + dir + " private");
+    auto st = priv::ensure_private_dir(dir);
+    if (!st.ok()) {
+        Error e = std::move(st).error();
+        if (e.code != Code::permission) return e;
+        e.context = "refusing to serve the control socket from " + e.context +
+                    ". Another user may have made it to pose as this daemon. Remove it (as root if it is not "
+                    "yours: rm -r " + quoted(dir) + ") or set XDG_RUNTIME_DIR to a private folder of yours, then mount again";
+        return e;
+    }
+    if (st->tightened_from != 0)
+        log::warn("the control socket folder " + dir + " was open to other users; made it 0700");
     return {};
+}
+
+Status check_socket_dir(const std::string& dir) {
+    Status s = priv::check_private_dir(dir);
+    if (s.ok() || s.error().code != Code::permission) return s;
+    Error e = std::move(s).error();
+    e.context = "refusing to talk to a coffer daemon through " + e.context +
+                ". Another user may have made it to pose as the daemon. Remove it (as root if it is not yours: "
+                "rm -r " + quoted(dir) + ") or set XDG_RUNTIME_DIR to a private folder of yours, then mount again";
+    return e;
 }
 
 Result<std::string> canonical_mountpoint(const std::string& path) {
@@ -157,11 +176,54 @@ void send_error(int fd, int exit_code, std::string_view msg) {
     send_line(fd, "error " + std::to_string(exit_code) + " " + m);
 }
 
+std::string printable(std::string_view s) {
+    static const char* const hex = "0123456789abcdef";
+    std::string out;
+    out.reserve(s.size());
+    auto escape = [&](unsigned char c) {
+        out += "\\x";
+        out.push_back(hex[c >> 4]);
+        out.push_back(hex[c & 15]);
+    };
+    for (size_t i = 0; i < s.size();) {
+        auto c = static_cast<unsigned char>(s[i]);
+        if (c >= 0x20 && c < 0x7f) {
+            if (c == '\\') out.push_back('\\');
+            out.push_back(static_cast<char>(c));
+            ++i;
+            continue;
+        }
+        // A well-formed UTF-8 sequence passes unless it encodes a C1 control
+        // (U+0080..U+009F: some terminals act on those too).
+        size_t len = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+        bool ok = len != 0 && i + len <= s.size();
+        for (size_t k = 1; ok && k < len; ++k) ok = (static_cast<unsigned char>(s[i + k]) & 0xc0) == 0x80;
+        if (ok) {
+            auto c1 = static_cast<unsigned char>(s[i + 1]);
+            if (c == 0xc2 && c1 < 0xa0) ok = false;                         // C1 controls
+            if ((c == 0xe0 && c1 < 0xa0) || (c == 0xf0 && c1 < 0x90)) ok = false;  // overlong
+            if ((c == 0xed && c1 >= 0xa0) || (c == 0xf4 && c1 >= 0x90)) ok = false;  // surrogates, > U+10FFFF
+        }
+        if (!ok) {
+            escape(c);
+            ++i;
+            continue;
+        }
+        out.append(s.substr(i, len));
+        i += len;
+    }
+    return out;
+}
+
 Result<ControlReply> parse_reply(std::string_view text) {
     ControlReply r;
     std::istringstream in{std::string(text)};
     std::string line;
     while (std::getline(in, line)) {
+        if (in.eof()) break;  // no newline yet: the line is not complete
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        if (line == kKeepAlive) continue;
+        line = printable(line);
         if (line == "ok" || line.starts_with("ok ")) {
             r.ok = true;
             r.message = line.size() > 3 ? line.substr(3) : "";
@@ -184,40 +246,70 @@ Result<ControlReply> parse_reply(std::string_view text) {
 
 namespace {
 
-Result<UniqueFd> connect_unix(const std::string& path) {
+// Connecting blocks while the listener's queue is full; SO_SNDTIMEO bounds
+// that wait (and every send) on a Unix stream socket.
+Result<UniqueFd> connect_unix(const std::string& path, int timeout_s) {
     sockaddr_un addr{};
     if (path.size() >= sizeof addr.sun_path) return make_error(Code::invalid, "socket path too long: " + path);
     addr.sun_family = AF_UNIX;
     std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
     UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
     if (!fd) return sys_error(errno, "socket");
+    timeval tv{timeout_s, 0};
+    ::setsockopt(fd.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
         int err = errno;
         if (err == ENOENT || err == ECONNREFUSED)
             return make_error(Code::not_found, "no coffer daemon answers at " + path);
+        if (err == EAGAIN || err == EINPROGRESS || err == ETIMEDOUT)
+            return make_error(Code::busy, "the coffer daemon at " + path + " accepts no connection (waited " +
+                                              std::to_string(timeout_s) + " s)");
         return sys_error(err, "cannot connect to " + path);
     }
     return fd;
 }
 
+// The uid of the process that listens at the other end (at its listen()).
+Result<uid_t> peer_uid(int fd) {
+    ucred cred{};
+    socklen_t len = sizeof cred;
+    if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return sys_error(errno, "SO_PEERCRED");
+    return cred.uid;
+}
+
+std::string dir_of(const std::string& path) {
+    size_t slash = path.rfind('/');
+    if (slash == std::string::npos) return ".";
+    return slash == 0 ? "/" : path.substr(0, slash);
+}
+
 }  // namespace
 
 Result<ControlReply> control_request(const std::string& path, std::string_view command, bool wait_for_close,
-                                     int timeout_s) {
-    COFFER_ASSIGN(UniqueFd fd, connect_unix(path));
+                                     int timeout_s, int idle_timeout_s) {
+    COFFER_TRY(check_socket_dir(dir_of(path)));
+    COFFER_ASSIGN(UniqueFd fd, connect_unix(path, kConnectTimeoutSeconds));
+    COFFER_ASSIGN(uid_t server, peer_uid(fd.get()));
+    if (server != ::geteuid() && server != 0)
+        return make_error(Code::permission, "refusing the answer at " + path + ": it comes from a process of uid " +
+                                                std::to_string(server) + ", not from your coffer daemon (uid " +
+                                                std::to_string(::geteuid()) + "). Another user may pose as the daemon");
     send_line(fd.get(), command);
     std::string text;
     std::optional<ControlReply> reply;
-    auto deadline = std::chrono::steady_clock::time_point::max();
+    using clock = std::chrono::steady_clock;
+    auto deadline = clock::now() + std::chrono::seconds(idle_timeout_s);
     char buf[4096];
     for (;;) {
-        int wait_ms = -1;  // the reply itself may take as long as a publish takes
-        if (reply) {
-            if (!wait_for_close) return *reply;
-            auto left = deadline - std::chrono::steady_clock::now();
-            wait_ms = static_cast<int>(std::max<int64_t>(
-                0, std::chrono::duration_cast<std::chrono::milliseconds>(left).count()));
-            if (wait_ms == 0) return *reply;
+        // Before the reply, the daemon sends a keep-alive line while it works:
+        // silence for idle_timeout_s means it is stuck (or not a daemon).
+        auto left = deadline - clock::now();
+        int wait_ms = static_cast<int>(
+            std::max<int64_t>(0, std::chrono::duration_cast<std::chrono::milliseconds>(left).count()));
+        if (wait_ms == 0) {
+            if (reply) return *reply;  // waited long enough for the daemon to exit
+            return make_error(Code::busy, "the coffer daemon at " + path + " did not answer \"" + std::string(command) +
+                                              "\" within " + std::to_string(idle_timeout_s) + " s");
         }
         pollfd p{fd.get(), POLLIN, 0};
         int pr = ::poll(&p, 1, wait_ms);
@@ -225,7 +317,7 @@ Result<ControlReply> control_request(const std::string& path, std::string_view c
             if (errno == EINTR) continue;
             return sys_error(errno, "poll");
         }
-        if (pr == 0) return *reply;  // waited long enough for the daemon to exit
+        if (pr == 0) continue;  // the deadline check above decides
         ssize_t n = ::recv(fd.get(), buf, sizeof buf, 0);
         if (n < 0) {
             if (errno == EINTR) continue;
@@ -238,12 +330,32 @@ Result<ControlReply> control_request(const std::string& path, std::string_view c
         }
         if (reply) continue;  // anything after the final line is ignored
         text.append(buf, static_cast<size_t>(n));
+        if (text.size() > kMaxReply) return make_error(Code::io, "the daemon's reply at " + path + " is too long");
+        deadline = clock::now() + std::chrono::seconds(idle_timeout_s);
         auto r = parse_reply(text);
         if (r.ok()) {
             reply = std::move(r).value();
-            deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
+            if (!wait_for_close) return *reply;
+            deadline = clock::now() + std::chrono::seconds(timeout_s);
         }
     }
+}
+
+KeepAlive::KeepAlive(int fd) : fd_(fd) {
+    thread_ = std::thread([this] {
+        std::unique_lock lk(mu_);
+        while (!cv_.wait_for(lk, std::chrono::seconds(kKeepAliveSeconds), [this] { return stop_; }))
+            send_line(fd_, kKeepAlive);
+    });
+}
+
+KeepAlive::~KeepAlive() {
+    {
+        std::lock_guard lk(mu_);
+        stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
 }
 
 // ---- the server ----
@@ -265,9 +377,13 @@ Result<std::unique_ptr<ControlServer>> ControlServer::listen(const std::string& 
     addr.sun_family = AF_UNIX;
     std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
 
-    // A socket file left by a daemon that died is removed; a live one is not.
-    if (auto live = connect_unix(path); live.ok())
-        return make_error(Code::busy, "a coffer daemon already answers at " + path);
+    // A socket file left by a daemon that died is removed; a live one of
+    // ours is not (nobody else could have bound it in our private folder).
+    if (auto live = connect_unix(path, kConnectTimeoutSeconds); live.ok()) {
+        auto uid = peer_uid(live->get());
+        if (uid.ok() && (*uid == ::geteuid() || *uid == 0))
+            return make_error(Code::busy, "a coffer daemon already answers at " + path);
+    }
     ::unlink(path.c_str());
 
     s->listen_fd_.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));

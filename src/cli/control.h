@@ -5,8 +5,10 @@
 
 #include <sys/types.h>
 
+#include <condition_variable>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -27,8 +29,14 @@ std::string socket_path(std::string_view canonical_mountpoint, const char* xdg_r
 // The daemon's path first, then the fallback a daemon started without
 // XDG_RUNTIME_DIR would have used (e.g. from fstab).
 std::vector<std::string> socket_candidates(std::string_view canonical_mountpoint);
-// Creates `dir` (mode 0700) if missing and checks it is ours and private.
+// The daemon's side: creates `dir` (mode 0700) if missing; refuses one that
+// is a symlink or belongs to another user (saying how to fix it); makes one
+// of ours that is open to others 0700, with a warning.
 Status ensure_private_dir(const std::string& dir);
+// The client's side: `dir` must be a folder of ours, mode 0700, not a
+// symlink (Code::permission, saying what is wrong and how to fix it);
+// Code::not_found when it does not exist. Changes nothing.
+Status check_socket_dir(const std::string& dir);
 
 // realpath(path); for a stale FUSE mount (ENOTCONN), realpath of the parent
 // plus the last name, so the socket of a dead daemon can still be named.
@@ -58,14 +66,51 @@ struct ControlReply {
     int exit_code = 0;               // from "error <code> …"
     std::string message;
 };
-// Parses reply text; Code::io if it has no final ok/error line.
+// Sent by the daemon while it works on a request, so that a client can
+// tell a long publish from a daemon that hangs; never shown.
+inline constexpr std::string_view kKeepAlive = ".";
+inline constexpr int kKeepAliveSeconds = 10;
+inline constexpr int kConnectTimeoutSeconds = 10;
+inline constexpr int kReplyIdleSeconds = 60;
+// The daemon serves one request at a time: a sync or unmount may wait,
+// without keep-alives, behind another client's publish.
+inline constexpr int kLongReplyIdleSeconds = 600;
+inline constexpr size_t kMaxReply = 1 << 20;
+
+// `s` with every control character (C0, DEL, C1), invalid UTF-8 byte and
+// backslash written as \xNN (\\ for a backslash): text received from a
+// socket never drives the terminal.
+std::string printable(std::string_view s);
+
+// Parses reply text; Code::io if it has no complete final ok/error line.
+// Keep-alive lines are skipped; every line is passed through printable().
 Result<ControlReply> parse_reply(std::string_view text);
 
-// Sends one command and reads the reply. Code::not_found when nothing
-// listens at `path`. With wait_for_close, returns only once the daemon has
+// Sends one command and reads the reply. Before connecting, checks the
+// socket's folder (check_socket_dir); after, that the server runs as this
+// user or root (SO_PEERCRED), else Code::permission. Code::not_found when
+// nothing listens at `path`; Code::busy when the daemon stays silent for
+// idle_timeout_s. With wait_for_close, returns only once the daemon has
 // closed the connection (it does so as it exits), waiting at most timeout_s.
 Result<ControlReply> control_request(const std::string& path, std::string_view command, bool wait_for_close = false,
-                                     int timeout_s = 60);
+                                     int timeout_s = 60, int idle_timeout_s = kReplyIdleSeconds);
+
+// While alive, sends kKeepAlive on `fd` every kKeepAliveSeconds. Destroy
+// it before sending the final line.
+class KeepAlive {
+public:
+    explicit KeepAlive(int fd);
+    ~KeepAlive();
+    KeepAlive(const KeepAlive&) = delete;
+    KeepAlive& operator=(const KeepAlive&) = delete;
+
+private:
+    int fd_;
+    std::mutex mu_;
+    std::condition_variable cv_;
+    bool stop_ = false;
+    std::thread thread_;
+};
 
 // ---- the server ----
 struct ControlRequest {

@@ -22,6 +22,7 @@
 #include "coffer/fuse/session.h"
 #include "coffer/sync/sync.h"
 #include "coffer/util/log.h"
+#include "coffer/util/private_fs.h"
 
 namespace coffer::cli {
 namespace {
@@ -153,6 +154,7 @@ struct Daemon {
     std::mutex mu;
     bool stopping = false;
     UniqueFd unmount_client;  // answered once everything is done
+    std::unique_ptr<KeepAlive> unmount_alive;  // until then
 
     void on_request(ControlRequest& req) {
         {
@@ -164,7 +166,10 @@ struct Daemon {
         }
         int fd = req.conn.get();
         if (req.command == "sync") {
-            auto r = sync::publish(fs->replica());
+            auto r = [&] {
+                KeepAlive alive(fd);
+                return sync::publish(fs->replica());
+            }();
             if (r.ok()) {
                 log::info("sync: " + publish_summary(*r));
                 send_ok(fd, publish_summary(*r));
@@ -192,6 +197,7 @@ struct Daemon {
                 std::lock_guard lk(mu);
                 stopping = true;
                 unmount_client = std::move(req.conn);
+                unmount_alive = std::make_unique<KeepAlive>(unmount_client.get());
             }
             session->stop();
         } else {
@@ -232,9 +238,11 @@ int serve(const Args& a, OpenedVault& ov, const std::string& vault_abs, const st
 
     std::string pid_file = state_dir + "/daemon.pid";
     {
-        UniqueFd pf(::open(pid_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644));
+        auto pf = priv::open_private_file(pid_file, O_WRONLY | O_TRUNC);
         std::string pid = std::to_string(::getpid()) + "\n";
-        if (!pf || !write_all(pf.get(), as_bytes(pid)).ok())
+        if (!pf.ok())
+            log::warn(pf.error().message());
+        else if (!write_all(pf->get(), as_bytes(pid)).ok())
             log::warn("cannot write " + pid_file + ": " + std::strerror(errno));
     }
 
@@ -282,6 +290,7 @@ int serve(const Args& a, OpenedVault& ov, const std::string& vault_abs, const st
     fs->reset();  // closes the local state (and its lock) before the client is told
     g_signal_fd = -1;
 
+    d.unmount_alive.reset();
     int code = kExitOk;
     if (!pub.ok()) {
         code = exit_code_for(pub.error());

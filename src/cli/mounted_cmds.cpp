@@ -28,7 +28,8 @@ bool is_coffer_mount(const std::string& canonical) {
 Result<ControlReply> ask_daemon(const std::string& canonical, std::string_view command, bool wait_for_close) {
     Error last = make_error(Code::not_found, "no coffer daemon answers for " + canonical);
     for (const auto& path : socket_candidates(canonical)) {
-        auto r = control_request(path, command, wait_for_close, kUnmountWaitSeconds);
+        int idle = command == "status" ? kReplyIdleSeconds : kLongReplyIdleSeconds;
+        auto r = control_request(path, command, wait_for_close, kUnmountWaitSeconds, idle);
         if (r.ok()) return r;
         if (r.error().code != Code::not_found) return r;
         last = std::move(r).error();

@@ -2,12 +2,14 @@
 #include "secrets.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <iterator>
 
 #include "coffer/format/slots.h"
 
@@ -64,25 +66,65 @@ Result<crypto::SecretBytes> read_recovery_key_file(const std::string& path) {
 
 namespace {
 
-// Restores the terminal's settings when it goes out of scope.
+// While echo is off, a signal that would end the process (Ctrl-C, a
+// closed terminal, kill) first puts the terminal back as it was, then ends
+// the process as that signal would have: the shell still sees the signal.
+// (A shell restores the terminal of a job that Ctrl-Z stops.) The saved
+// state lives in globals for the handler; one prompt at a time.
+constexpr int kFatalSignals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE, SIGALRM, SIGUSR1, SIGUSR2};
+volatile sig_atomic_t g_tty_fd = -1;
+struct termios g_saved_tty{};
+
+void restore_and_reraise(int signo) {
+    int saved_errno = errno;
+    if (g_tty_fd >= 0) {
+        ::tcsetattr(g_tty_fd, TCSANOW, &g_saved_tty);
+        (void)!::write(g_tty_fd, "\n", 1);
+    }
+    struct sigaction dfl{};
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    ::sigaction(signo, &dfl, nullptr);
+    // Blocked while this handler runs: delivered, with its default action, on return.
+    ::raise(signo);
+    errno = saved_errno;
+}
+
+// Turns echo off, and on again when it goes out of scope or a signal comes.
 class EchoOff {
 public:
     explicit EchoOff(int fd) : fd_(fd) {
-        if (::tcgetattr(fd_, &saved_) != 0) return;
-        struct termios t = saved_;
-        t.c_lflag &= ~static_cast<tcflag_t>(ECHO | ECHONL);
-        t.c_lflag |= ICANON;
-        active_ = ::tcsetattr(fd_, TCSAFLUSH, &t) == 0;
+        if (::tcgetattr(fd_, &g_saved_tty) != 0) return;
+        struct termios quiet = g_saved_tty;
+        quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO | ECHONL);
+        quiet.c_lflag |= ICANON;
+        g_tty_fd = fd_;
+        struct sigaction sa{};
+        sigemptyset(&sa.sa_mask);
+        for (size_t i = 0; i < std::size(kFatalSignals); ++i) {
+            sa.sa_handler = restore_and_reraise;
+            ::sigaction(kFatalSignals[i], nullptr, &old_[i]);
+            // A signal the caller ignores (nohup) stays ignored.
+            if (old_[i].sa_handler != SIG_IGN) ::sigaction(kFatalSignals[i], &sa, nullptr);
+        }
+        active_ = ::tcsetattr(fd_, TCSAFLUSH, &quiet) == 0;
+        if (!active_) restore_handlers();
     }
     ~EchoOff() {
-        if (active_) ::tcsetattr(fd_, TCSAFLUSH, &saved_);
+        if (!active_) return;
+        ::tcsetattr(fd_, TCSAFLUSH, &g_saved_tty);
+        restore_handlers();
     }
     EchoOff(const EchoOff&) = delete;
     EchoOff& operator=(const EchoOff&) = delete;
 
 private:
+    void restore_handlers() {
+        for (size_t i = 0; i < std::size(kFatalSignals); ++i) ::sigaction(kFatalSignals[i], &old_[i], nullptr);
+        g_tty_fd = -1;
+    }
     int fd_;
-    struct termios saved_{};
+    struct sigaction old_[std::size(kFatalSignals)]{};
     bool active_ = false;
 };
 

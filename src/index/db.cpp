@@ -1,7 +1,11 @@
 #include "db.h"
 
+#include <fcntl.h>
+
 #include <cstring>
 #include <unordered_map>
+
+#include "coffer/util/private_fs.h"
 
 namespace coffer::index {
 
@@ -70,6 +74,10 @@ Id128 Stmt::col_id(int i) const {
     return id;
 }
 Result<std::unique_ptr<Db>> Db::open(const std::string& path) {
+    // SQLite would create the file 0644 less the umask, and it gives the WAL
+    // and SHM files the database's mode: make it 0600 first.
+    COFFER_TRY(priv::open_private_file(path, O_RDWR));
+    for (const char* suffix : {"-wal", "-shm"}) COFFER_TRY(priv::tighten(path + suffix));
     sqlite3* raw = nullptr;
     int rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                              nullptr);

@@ -112,7 +112,9 @@ Result<UniqueFd> ensure_dir(int root, std::string_view rel, bool durable) {
     if (fd < 0) return sys_error(errno, "dup");
     UniqueFd cur(fd);
     for (const std::string& c : rel_path::components(rel)) {
-        if (::mkdirat(cur.get(), c.c_str(), 0755) == 0) {
+        // 0700 folders, 0600 files: other local users must not copy the
+        // vault to guess its password offline (docs/SECURITY.md).
+        if (::mkdirat(cur.get(), c.c_str(), 0700) == 0) {
             if (durable) COFFER_TRY(fsync_dir(cur.get(), rel));
         } else if (errno != EEXIST) {
             return sys_error(errno, "creating vault folder " + str(rel));
@@ -173,7 +175,7 @@ Status publish(int root, std::string_view rel, ByteSpan data, bool durable, Mode
     UniqueFd file;
     for (int attempt = 0; !file; ++attempt) {
         name = random_tmp_name();
-        int fd = retry_openat(tdir.get(), name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+        int fd = retry_openat(tdir.get(), name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (fd >= 0) file.reset(fd);
         else if (errno != EEXIST || attempt > 8) return sys_error(errno, "creating tmp file for " + str(rel));
     }
