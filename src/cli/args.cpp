@@ -52,6 +52,17 @@ Status apply_mount_options(const std::string& value, Args& a) {
             if (v.empty() || *end != '\0' || errno != 0 || kb > 65536 || !std::isdigit(static_cast<unsigned char>(v[0])))
                 return make_error(Code::usage, "-o " + item + ": read_ahead_kb takes a number of KiB from 0 to 65536");
             a.read_ahead_kb = static_cast<unsigned>(kb);
+        } else if (item.starts_with("sync_interval=")) {
+            std::string v = item.substr(14);
+            char* end = nullptr;
+            errno = 0;
+            unsigned long secs = v.empty() ? 0 : std::strtoul(v.c_str(), &end, 10);
+            if (v.empty() || *end != '\0' || errno != 0 || secs < 1 || secs > 86400 ||
+                !std::isdigit(static_cast<unsigned char>(v[0])))
+                return make_error(Code::usage, "-o " + item + ": sync_interval takes seconds from 1 to 86400");
+            a.sync_interval = static_cast<unsigned>(secs);
+        } else if (item == "no_auto_sync") {
+            a.auto_sync = false;
         } else if (item.starts_with("fsname=") || item.starts_with("subtype=")) {
             return make_error(Code::usage, "-o " + item + ": coffer sets this option itself");
         } else {
@@ -100,7 +111,12 @@ Parsed parse_args(int argc, const char* const* argv) {
     mount->add_option("--state", a.state_dir, "local state folder (default: $XDG_DATA_HOME/coffer/<vault id>)");
     mount->add_flag("--foreground", a.foreground, "stay in the foreground, log to stderr too");
     mount->add_flag("--read-only", a.read_only, "mount read-only");
-    mount->add_option("-o", o_values, "mount options: allow_other, ro, [no_]writeback_cache, [no_]default_permissions, read_ahead_kb=N, and options libfuse accepts")
+    mount->add_flag("!--no-auto-sync", a.auto_sync,
+                    "do not sync on its own (publish and merge only at `coffer sync` and unmount)");
+    mount->add_option("--device-name", a.device_name,
+                      "this device's name in conflict copies and `coffer devices`, set when its local state is "
+                      "created (default: the host name)");
+    mount->add_option("-o", o_values, "mount options: allow_other, ro, [no_]writeback_cache, [no_]default_permissions, read_ahead_kb=N, sync_interval=SECONDS, no_auto_sync, and options libfuse accepts")
         ->allow_extra_args(false);
 
     auto* unmount = app.add_subcommand("unmount", "sync, unmount and wait for the daemon to exit");

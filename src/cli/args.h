@@ -51,6 +51,10 @@ struct Args {
     bool writeback_cache = true;  // -o [no_]writeback_cache: the kernel caches writes (see CLI-SPEC.md)
     std::optional<unsigned> read_ahead_kb;  // -o read_ahead_kb=N (unset: fuse::kDefaultReadAheadKb; 0: the kernel's)
     std::vector<std::string> fuse_options;  // the rest of -o, split on commas
+    bool auto_sync = true;         // --no-auto-sync
+    unsigned sync_interval = 30;   // -o sync_interval=SECONDS
+    std::string device_name;       // --device-name (a new local state's name; default: the host name)
+    bool digest = false;           // status --digest
 };
 
 // What parsing gave: Args to run, or an exit code with text to print

@@ -44,7 +44,8 @@ struct OpenedVault {
 Result<OpenedVault> open_and_unlock(const Args& a);
 
 // Opens the vfs core (no FUSE); the master key is handed over.
-Result<std::unique_ptr<vfs::Filesystem>> open_filesystem(OpenedVault& ov, const std::string& state_dir, bool read_only);
+Result<std::unique_ptr<vfs::Filesystem>> open_filesystem(OpenedVault& ov, const std::string& state_dir, bool read_only,
+                                                         const std::string& device_name = {});
 
 // Disables core dumps and ptrace attach for this process (it holds keys).
 void harden_process();

@@ -117,10 +117,11 @@ Result<OpenedVault> open_and_unlock(const Args& a) {
 }
 
 Result<std::unique_ptr<vfs::Filesystem>> open_filesystem(OpenedVault& ov, const std::string& state_dir,
-                                                         bool read_only) {
+                                                         bool read_only, const std::string& device_name) {
     vfs::Options o;
     o.state_dir = state_dir;
     o.read_only = read_only;
+    o.device_name = device_name;
     auto fs = vfs::Filesystem::open(*ov.vault, ov.unlocked->header, std::move(ov.unlocked->master), o);
     ov.unlocked.reset();
     return fs;

@@ -16,6 +16,7 @@
 #include <iostream>
 #include <mutex>
 
+#include "auto_sync.h"
 #include "commands.h"
 #include "control.h"
 #include "secrets.h"
@@ -150,6 +151,7 @@ int wait_for_child(UniqueFd r, pid_t child, const std::string& state_dir) {
 struct Daemon {
     vfs::Filesystem* fs = nullptr;
     fuse::Session* session = nullptr;
+    AutoSync* auto_sync = nullptr;
     std::string vault, mountpoint, state_dir;
     std::mutex mu;
     bool stopping = false;
@@ -168,11 +170,11 @@ struct Daemon {
         if (req.command == "sync") {
             auto r = [&] {
                 KeepAlive alive(fd);
-                return sync::publish(fs->replica());
+                return auto_sync->sync_now();
             }();
             if (r.ok()) {
-                log::info("sync: " + publish_summary(*r));
-                send_ok(fd, publish_summary(*r));
+                log::info("sync: " + sync_summary(*r));
+                send_ok(fd, sync_summary(*r));
             } else {
                 log::error("sync: " + r.error().message());
                 send_error(fd, exit_code_for(r.error()), r.error().message());
@@ -224,7 +226,7 @@ int serve(const Args& a, OpenedVault& ov, const std::string& vault_abs, const st
         log::warn("cannot write " + state_dir + "/coffer.log: " + std::strerror(errno));
     log::set_ident("coffer[" + mountpoint + "]");
 
-    auto fs = open_filesystem(ov, state_dir, a.read_only);
+    auto fs = open_filesystem(ov, state_dir, a.read_only, a.device_name);
     if (!fs.ok()) return start.fail(fs.error());
 
     auto server = ControlServer::listen(sock_path);
@@ -246,9 +248,15 @@ int serve(const Args& a, OpenedVault& ov, const std::string& vault_abs, const st
             log::warn("cannot write " + pid_file + ": " + std::strerror(errno));
     }
 
+    AutoSync::Options aso;
+    aso.enabled = a.auto_sync;
+    aso.interval = std::chrono::seconds(a.sync_interval);
+    AutoSync auto_sync(**fs, **session, vault_abs, aso);
+
     Daemon d;
     d.fs = fs->get();
     d.session = session->get();
+    d.auto_sync = &auto_sync;
     d.vault = vault_abs;
     d.mountpoint = mountpoint;
     d.state_dir = state_dir;
@@ -265,6 +273,7 @@ int serve(const Args& a, OpenedVault& ov, const std::string& vault_abs, const st
         }
     }
     log::info("mounted " + vault_abs + " on " + mountpoint);
+    auto_sync.start();
 
     Status loop = (*session)->run();
     if (!loop.ok()) log::error(loop.error().message());
@@ -274,6 +283,7 @@ int serve(const Args& a, OpenedVault& ov, const std::string& vault_abs, const st
         std::lock_guard lk(d.mu);
         d.stopping = true;
     }
+    auto_sync.stop();            // waits for a sync in hand
     (*server)->stop();           // waits for a request in hand; removes the socket
     (*session)->unmount();       // no request reaches the vfs after this
     // A read-only mount has nothing of its own to publish.

@@ -10,6 +10,7 @@
 #include <iostream>
 #include <thread>
 
+#include "auto_sync.h"
 #include "commands.h"
 #include "control.h"
 #include "coffer/sync/sync.h"
@@ -148,12 +149,12 @@ int run_sync(const Args& a) {
     if (!ov.ok()) return report(ov.error());
     auto state = resolve_state_dir(va, ov->unlocked->header);
     if (!state.ok()) return report(state.error());
-    auto fs = open_filesystem(*ov, *state, false);
+    auto fs = open_filesystem(*ov, *state, false, a.device_name);
     if (!fs.ok()) return report(fs.error());
-    auto pub = sync::publish((*fs)->replica());
-    if (!pub.ok()) return report(pub.error());
+    auto r = sync::sync((*fs)->replica());
+    if (!r.ok()) return report(r.error());
     if (Status f = (*fs)->flush_all(); !f.ok()) return report(f.error());
-    std::cout << "published " << pub->ops << " operations, " << pub->objects << " objects\n";
+    std::cout << sync_summary(*r) << "\n";
     return kExitOk;
 }
 
