@@ -126,6 +126,7 @@ Parsed parse_args(int argc, const char* const* argv) {
     sync->add_option("TARGET", a.target, "a mounted folder, or a vault that is not mounted")->required();
     add_unlock_options(sync, a);
     sync->add_option("--state", a.state_dir, "local state folder (vault not mounted)");
+    sync->add_option("--device-name", a.device_name, "as for mount: the name of a new local state's device");
 
     auto* status = app.add_subcommand("status", "what a mounted vault has not published yet");
     status->add_option("MOUNTPOINT", a.mountpoint, "the mounted folder")->required();

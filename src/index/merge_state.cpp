@@ -219,6 +219,9 @@ Status Index::relabel_undo(ByteSpan from, ByteSpan key_lo, ByteSpan key_hi, Byte
         .bind(2, segments)
         .exec();
 }
+Status Index::prune_undo(ByteSpan key) {
+    return db_->cached("DELETE FROM undo WHERE key_hi < ?").bind(1, key).exec();
+}
 Result<uint64_t> Index::undo_count() {
     Stmt& s = db_->cached("SELECT count(*) FROM undo");
     COFFER_ASSIGN(bool row, s.step());

@@ -49,6 +49,7 @@ CREATE TABLE devices(device BLOB PRIMARY KEY, name TEXT NOT NULL, seq INTEGER NO
   WITHOUT ROWID;
 CREATE TABLE undo(id INTEGER PRIMARY KEY, key_lo BLOB NOT NULL, key_hi BLOB NOT NULL, segments BLOB NOT NULL,
   changes BLOB NOT NULL);
+CREATE INDEX undo_key_hi ON undo(key_hi);
 )sql";
 }  // namespace
 

@@ -182,6 +182,7 @@ private:
     Status scan_journal(std::vector<std::unique_ptr<Incoming>>& out) REQUIRES(mu_);
     Status check_heads() REQUIRES(mu_);
     Status file_local_changes() REQUIRES(mu_);
+    Status prune_undo() REQUIRES(mu_);
     Status tell_kernel(const index::Index::Touched& t, MergeReport& rep) REQUIRES(mu_);
     std::string device_name_of(const Id128& device) REQUIRES(mu_);
     void committer_loop() EXCLUDES(mu_, commit_mu_);

@@ -209,6 +209,23 @@ Status Core::tell_kernel(const index::Index::Touched& t, MergeReport& rep) {
     return {};
 }
 
+// Undo entries are kept for as long as a segment may still arrive that
+// sorts before them: every known device's next segment sorts after its
+// newest one here, and a device that has not published yet is allowed a
+// week. Caller holds mu_, inside the batch.
+Status Core::prune_undo() {
+    constexpr uint64_t kWeekMs = 7ull * 24 * 3600 * 1000;
+    const uint64_t now_ms = static_cast<uint64_t>(now_ns() / 1000000);
+    format::Hlc cutoff = static_cast<format::Hlc>(now_ms > kWeekMs ? now_ms - kWeekMs : 0) << 16;
+    COFFER_ASSIGN(auto devices, ix_->devices());
+    for (const auto& d : devices)
+        if (d.device != device_) cutoff = std::min<format::Hlc>(cutoff, d.hlc);
+    COFFER_ASSIGN(int64_t before, ix_->meta_int("undo_pruned_below", 0));
+    if (cutoff <= static_cast<uint64_t>(before)) return {};
+    COFFER_TRY(ix_->prune_undo(order_key(cutoff, Id128{}, 0)));
+    return ix_->set_meta_int("undo_pruned_below", static_cast<int64_t>(cutoff));
+}
+
 Result<MergeReport> Core::merge_locked() {
     MergeReport rep;
     COFFER_ASSIGN(uint64_t pending, ix_->pending_count());
@@ -289,9 +306,7 @@ Result<MergeReport> Core::merge_locked() {
     for (auto& in : fresh)
         if (ready.count({in->seg.device, in->seg.seq})) todo.push_back(std::move(in));
     fresh.clear();
-    if (todo.empty()) return rep;
     std::sort(todo.begin(), todo.end(), [](const auto& a, const auto& b) { return key_cmp(a->key, b->key) < 0; });
-    const Bytes first = todo.front()->key;
 
     COFFER_TRY(ensure_tx());
     // Place the local changes since the last merge in the order: they are
@@ -306,10 +321,18 @@ Result<MergeReport> Core::merge_locked() {
         for (uint64_t s = static_cast<uint64_t>(own_from); s <= self->seq; ++s) own.emplace_back(device_, s);
         COFFER_TRY(ix_->relabel_undo(kLocalKey, order_key(static_cast<format::Hlc>(from_hlc), device_, own_from),
                                      order_key(self->hlc, device_, self->seq), encode_segs(own)));
+        COFFER_TRY(ix_->set_meta_int("merge_own_from", 0));
     } else {
         COFFER_TRY(ix_->relabel_undo(kLocalKey, kNeverKey, kNeverKey, {}));
     }
-    COFFER_TRY(ix_->set_meta_int("merge_own_from", 0));
+    COFFER_TRY(prune_undo());
+    if (todo.empty()) return rep;  // the committer commits the bookkeeping
+    const Bytes first = todo.front()->key;
+    COFFER_ASSIGN(int64_t pruned_below, ix_->meta_int("undo_pruned_below", 0));
+    if (todo.front()->seg.hlc < static_cast<uint64_t>(pruned_below))
+        log::warn("merge: a segment of device " + todo.front()->seg.device.hex() +
+                  " sorts before changes too old to undo: it is applied after them, and this device's tree may "
+                  "differ from others' until a new local state is made");
 
     // Undo what sorts after the first new segment.
     std::vector<SegId> again;

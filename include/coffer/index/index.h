@@ -222,6 +222,8 @@ public:
     // Relabels the undo entries whose key_hi is `from`.
     Status relabel_undo(ByteSpan from, ByteSpan key_lo, ByteSpan key_hi, ByteSpan segments);
     Result<uint64_t> undo_count();
+    // Drops the undo entries whose key_hi sorts below `key`.
+    Status prune_undo(ByteSpan key);
     // The rows a changeset (capture_take's or its inverse) touches: nodes by
     // inode number (their xattrs and extents included), and directory
     // entries (parent, sealed name) it adds or removes, or by row id where
