@@ -13,6 +13,7 @@ Index::~Index() {
 
 void Index::forget_cached() {
     node_cache_.clear();
+    ino_cache_.clear();
     alloc_cache_.clear();
 }
 

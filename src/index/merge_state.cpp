@@ -8,6 +8,8 @@
 #include "coffer/index/index.h"
 #include "rows.h"
 
+#include <cstring>
+
 namespace coffer::index {
 
 using namespace rows;
@@ -67,6 +69,13 @@ Result<std::vector<DirentRow>> Index::dirents_of(Ino child) {
 
 // ---------------------------------------------------------------- inode numbers
 Result<std::optional<Ino>> Index::remembered_ino(const Id128& gid) {
+    if (remembered_ == Remembered::unknown) {
+        Stmt& any = db_->cached("SELECT 1 FROM inos LIMIT 1");
+        COFFER_ASSIGN(bool row, any.step());
+        if (row) any.reset();
+        remembered_ = row ? Remembered::some : Remembered::none;
+    }
+    if (remembered_ == Remembered::none) return std::optional<Ino>{};
     Stmt& s = db_->cached("SELECT ino FROM inos WHERE gid=?");
     s.bind(1, id_span(gid));
     COFFER_ASSIGN(bool row, s.step());
@@ -76,6 +85,7 @@ Result<std::optional<Ino>> Index::remembered_ino(const Id128& gid) {
     return std::optional<Ino>(ino);
 }
 Status Index::remember_ino(const Id128& gid, Ino ino) {
+    remembered_ = Remembered::some;
     return db_->cached("INSERT OR REPLACE INTO inos(gid, ino) VALUES(?,?)")
         .bind(1, id_span(gid))
         .bind(2, static_cast<int64_t>(ino))
@@ -178,6 +188,29 @@ int abort_on_conflict(void* ctx, int, sqlite3_changeset_iter*) {
 Status Index::apply_undo(ByteSpan changes) {
     forget_cached();
     if (changes.empty()) return {};
+    // The nodes this undo removes keep their inode numbers for when they
+    // come back (the kernel may still know them).
+    {
+        sqlite3_changeset_iter* it = nullptr;
+        int rc = sqlite3changeset_start(&it, static_cast<int>(changes.size()), const_cast<uint8_t*>(changes.data()));
+        if (rc != SQLITE_OK) return sqlite_error(nullptr, rc, "cannot read a changeset");
+        Status st;
+        while (st.ok() && sqlite3changeset_next(it) == SQLITE_ROW) {
+            const char* table = nullptr;
+            int ncol = 0, op = 0, indirect = 0;
+            sqlite3changeset_op(it, &table, &ncol, &op, &indirect);
+            if (op != SQLITE_DELETE || std::string_view(table) != "nodes") continue;
+            sqlite3_value *ino = nullptr, *gid = nullptr;
+            sqlite3changeset_old(it, 0, &ino);
+            sqlite3changeset_old(it, 1, &gid);
+            if (!ino || !gid || sqlite3_value_bytes(gid) != 16) continue;
+            Id128 id;
+            std::memcpy(id.b.data(), sqlite3_value_blob(gid), 16);
+            st = remember_ino(id, static_cast<Ino>(sqlite3_value_int64(ino)));
+        }
+        sqlite3changeset_finalize(it);
+        COFFER_TRY(st);
+    }
     bool conflict = false;
     sqlite3* db = db_->raw();
     int rc = sqlite3changeset_apply(db, static_cast<int>(changes.size()), const_cast<uint8_t*>(changes.data()),

@@ -75,12 +75,15 @@ Result<std::optional<NodeRow>> Index::node(Ino ino) {
     return std::optional<NodeRow>(std::move(n));
 }
 Result<std::optional<Ino>> Index::ino_of(const Id128& gid) {
+    if (auto hit = ino_cache_.find(gid); hit != ino_cache_.end()) return std::optional<Ino>(hit->second);
     Stmt& s = db_->cached("SELECT ino FROM nodes WHERE gid=?");
     s.bind(1, id_span(gid));
     COFFER_ASSIGN(bool row, s.step());
     if (!row) return std::optional<Ino>{};
     Ino ino = static_cast<Ino>(s.col_int(0));
     s.reset();
+    if (ino_cache_.size() >= kCacheMax) ino_cache_.clear();
+    ino_cache_.emplace(gid, ino);
     return std::optional<Ino>(ino);
 }
 Result<Ino> Index::insert_node(const NodeRow& n) {
@@ -132,6 +135,7 @@ Status Index::update_size_times(Ino ino, uint64_t size, int64_t mtime, int64_t c
 }
 Status Index::delete_node(Ino ino) {
     node_cache_.erase(ino);
+    ino_cache_.clear();
     forget_alloc(ino);
     int64_t i = static_cast<int64_t>(ino);
     COFFER_TRY(db_->cached("DELETE FROM xattrs WHERE ino=?").bind(1, i).exec());

@@ -271,7 +271,6 @@ private:
             n.wrapped_key = crypto::seal(c_.fkey_wrap_, key.span(), aad::file_key(c.node, n.key_epoch));
         }
         COFFER_ASSIGN(index::Ino ino, ix_.insert_node(n));
-        if (!old_ino) COFFER_TRY(ix_.remember_ino(c.node, ino));
         if (!key.empty()) c_.remember_key_locked(ino, std::move(key));  // the first write needs it
         COFFER_TRY(place(*parent, c.name, ino, is_dir(c.mode), origin_.device_name, op_.hlc));
         return touch(*parent, is_dir(c.mode) ? 1 : 0);
@@ -448,7 +447,6 @@ private:
         copy.conflict = true;
         copy.content_dirty = false;
         COFFER_ASSIGN(index::Ino ino, ix_.insert_node(copy));
-        if (!old_ino) COFFER_TRY(ix_.remember_ino(id, ino));
         COFFER_ASSIGN(auto extents, ix_.all_extents(n.ino));
         COFFER_TRY(ix_.replace_extents(ino, extents));
         COFFER_ASSIGN(auto xattrs, ix_.xattrs(n.ino));

@@ -152,6 +152,7 @@ Status Core::start() {
     COFFER_ASSIGN(auto merged, merge_locked());
     (void)merged;  // postponed when local changes wait: the first sync publishes them, then merges
     if (!opts_.read_only) COFFER_TRY(ix_->capture_begin());
+    started_ = true;
     if (!opts_.read_only) committer_ = std::thread([this] { committer_loop(); });
     return {};
 }

@@ -229,6 +229,7 @@ private:
     std::vector<std::string> waiting_ GUARDED_BY(mu_);  // the last merge's MergeReport::waiting
     uint64_t merge_conflicts_ GUARDED_BY(mu_) = 0;  // counted by the running merge
     uint64_t merge_skipped_ GUARDED_BY(mu_) = 0;
+    bool started_ GUARDED_BY(mu_) = false;  // start() has returned: a kernel may cache the tree
     // How often each file was cut shorter: a publish whose cut predates a
     // shrink must not install its extents (they hold bytes the shrink removed).
     std::unordered_map<Ino, uint64_t> shrinks_ GUARDED_BY(mu_);

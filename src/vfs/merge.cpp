@@ -372,7 +372,7 @@ Result<MergeReport> Core::merge_locked() {
         for (const auto& op : seg.ops) COFFER_TRY(apply_op(op, origin));
         clock_.observe(seg.hlc);
         COFFER_ASSIGN(Bytes undo, ix_->capture_take());
-        COFFER_TRY(ix_->touched_by(undo, touched));
+        if (started_) COFFER_TRY(ix_->touched_by(undo, touched));  // before start() no kernel knows anything
         COFFER_TRY(ix_->push_undo(index::UndoEntry{0, in->key, in->key, encode_segs({{seg.device, seg.seq}}),
                                                    std::move(undo)}));
         if (in->fresh) {

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -200,7 +201,8 @@ public:
     // the same order on every device.
     Result<std::vector<DirentRow>> dirents_of(Ino child);
     // The inode number a global id had here before: a node that an undo
-    // removed and a redo brings back keeps its number (the kernel knows it).
+    // removed (apply_undo records it) and a redo brings back keeps its
+    // number (the kernel may know it).
     Result<std::optional<Ino>> remembered_ino(const Id128& gid);
     Status remember_ino(const Id128& gid, Ino ino);
     // Conflict copies that are still linked.
@@ -258,7 +260,17 @@ private:
         void operator()(void* s) const;
     };
     std::unique_ptr<void, SessionDeleter> session_;
+    enum class Remembered { unknown, none, some };
+    Remembered remembered_ = Remembered::unknown;  // whether the inos table has rows
     std::unordered_map<Ino, NodeRow> node_cache_;
+    struct IdHash {
+        size_t operator()(const Id128& id) const noexcept {
+            size_t h;
+            std::memcpy(&h, id.b.data(), sizeof h);  // ids are random
+            return h;
+        }
+    };
+    std::unordered_map<Id128, Ino, IdHash> ino_cache_;  // global id → inode number, rows that exist
     std::unordered_map<Ino, uint64_t> alloc_cache_;
     bool batch_ = false;
 };
