@@ -64,6 +64,17 @@ std::vector<Workload::Entry> Workload::entries(size_t d) {
     return out;
 }
 
+void Workload::plant() {
+    // Directories and files every device holds before the random work, so
+    // that even a short run has devices working on the same things.
+    (void)w_.mkdir(0, vfs::kRootIno, "d");
+    (void)w_.mkdir(0, vfs::kRootIno, "e");
+    (void)w_.create_path(0, "/a", "planted a");
+    (void)w_.create_path(0, "/d/notes.md", "planted notes");
+    (void)w_.mkdir(0, stat_path(w_.fs(0), "/d")->ino, "b");
+    (void)w_.converge();  // what it finds, the final checks find too
+}
+
 void Workload::step() {
     const size_t d = rng_() % w_.size();
     const unsigned roll = rng_() % 100;
@@ -98,7 +109,10 @@ void Workload::file_op(size_t d) {
     const Entry& dir = pick(dirs);
     const bool room = all.size() < kMaxEntries;
     const vfs::Ctx& ctx = w_.ctx();
-    switch (rng_() % 16) {
+    // The cases below by weight: creates and mkdirs often enough that
+    // devices share directories to move across each other.
+    static const int kWeighted[] = {0, 0, 1, 1, 2, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 15};
+    switch (kWeighted[rng_() % std::size(kWeighted)]) {
         case 0:
             if (room) {
                 const std::string name = new_name();
@@ -218,23 +232,27 @@ void Workload::file_op(size_t d) {
 }
 
 void Workload::crossed_moves(size_t d, const std::vector<Entry>& dirs) {
-    if (dirs.size() < 3 || w_.size() < 2) return;
-    const Entry& x = dirs[1 + rng_() % (dirs.size() - 1)];
-    const Entry& y = dirs[1 + rng_() % (dirs.size() - 1)];
+    if (w_.size() < 2) return;
+    // Two directories both devices hold at the same paths, neither inside the other.
+    const size_t other = (d + 1 + rng_() % (w_.size() - 1)) % w_.size();
+    std::map<std::string, vfs::Ino> there;
+    for (const auto& e : entries(other))
+        if (S_ISDIR(e.attr.mode)) there[e.path] = e.attr.ino;
+    std::vector<const Entry*> shared;
+    for (const auto& e : dirs)
+        if (e.attr.ino != vfs::kRootIno && there.count(e.path)) shared.push_back(&e);
+    if (shared.size() < 2) return;
+    const Entry& x = *shared[rng_() % shared.size()];
+    const Entry& y = *shared[rng_() % shared.size()];
     if (x.attr.ino == y.attr.ino || inside(y.path, x.path) || inside(x.path, y.path)) return;
-    const std::string x_path = x.path, y_path = y.path, x_name = x.name, y_name = y.name;
+    const std::string x_path = x.path, y_path = y.path, y_name = y.name;
     const bool here = w_.rename(d, x.parent, x.name, y.attr.ino, x.name, 0);
     count("move x into y", here, x_path + " into " + y_path);
     if (!here || serial_) return;
-    // The other device, if its tree still has both where this one had them.
-    const size_t other = (d + 1 + rng_() % (w_.size() - 1)) % w_.size();
-    auto ox = stat_path(w_.fs(other), x_path);
-    auto oy = stat_path(w_.fs(other), y_path);
-    if (!ox.ok() || !oy.ok() || !S_ISDIR(ox->mode) || !S_ISDIR(oy->mode)) return;
-    auto y_parent = stat_path(w_.fs(other), y_path.substr(0, y_path.rfind('/')));
-    if (!y_parent.ok()) return;
+    const std::string y_parent_path = y_path.substr(0, y_path.rfind('/'));
+    const vfs::Ino y_parent = y_parent_path.empty() ? vfs::kRootIno : there[y_parent_path];
     trace_device_ = other;
-    count("move y into x elsewhere", w_.rename(other, y_parent->ino, y_name, ox->ino, y_name, 0),
+    count("move y into x elsewhere", w_.rename(other, y_parent, y_name, there[x_path], y_name, 0),
           y_path + " into " + x_path);
 }
 

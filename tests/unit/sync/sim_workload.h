@@ -20,6 +20,9 @@ public:
     // changes are concurrent.
     Workload(World& world, uint64_t seed, bool serial = false) : w_(world), rng_(seed), serial_(serial) {}
 
+    // A few directories and files made on the first device and synced to
+    // all, before the random steps.
+    void plant();
     // One random operation on a random device, a sync of one, or a step of
     // the sync engine. Operations the filesystem refuses (a name taken, a
     // directory not empty, a move into its own subtree) are simply refused.

@@ -402,8 +402,14 @@ std::vector<std::string> World::check() {
             problems.push_back(device(d).name + ": regular_files: " + regular.error().message());
             continue;
         }
+        // A file with links the walk did not reach hangs off a lost subtree
+        // (a node without links may be kept, as a deleted file can be).
         size_t lost = 0;
-        for (vfs::Ino ino : *regular) lost += walks.back().reached.count(ino) ? 0 : 1;
+        for (vfs::Ino ino : *regular) {
+            if (walks.back().reached.count(ino)) continue;
+            auto a = fs(d).getattr(ino);
+            lost += a.ok() && a->nlink > 0 ? 1 : 0;
+        }
         if (lost)
             problems.push_back(device(d).name + ": " + std::to_string(lost) +
                                " file(s) in the index not reachable from the root (a subtree was lost)");
