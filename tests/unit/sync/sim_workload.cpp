@@ -18,6 +18,15 @@ namespace {
 const char* const kNames[] = {"a", "b", "c.txt", "notes.md", "d", "photo.jpg"};
 constexpr size_t kMaxEntries = 40;  // keeps trees small: collisions stay likely
 
+enum class Op { create, mkdir, write, truncate, rmdir, unlink, rename, link, xattr, setattr, special, crossed_moves, move_dir };
+// Drawn from uniformly, so an operation listed twice comes twice as often:
+// creates and mkdirs often enough that devices share directories to move
+// across each other.
+constexpr Op kOps[] = {Op::create,   Op::create, Op::mkdir,   Op::mkdir,         Op::write,         Op::write,
+                       Op::write,    Op::truncate, Op::rmdir, Op::unlink,        Op::rename,        Op::rename,
+                       Op::link,     Op::xattr,  Op::setattr, Op::special,       Op::crossed_moves, Op::crossed_moves,
+                       Op::move_dir, Op::move_dir};
+
 bool inside(const std::string& path, const std::string& dir) { return path.rfind(dir + "/", 0) == 0; }
 
 }  // namespace
@@ -71,7 +80,7 @@ void Workload::plant() {
     (void)w_.mkdir(0, vfs::kRootIno, "e");
     (void)w_.create_path(0, "/a", "planted a");
     (void)w_.create_path(0, "/d/notes.md", "planted notes");
-    (void)w_.mkdir(0, stat_path(w_.fs(0), "/d")->ino, "b");
+    if (auto d = stat_path(w_.fs(0), "/d"); d.ok()) (void)w_.mkdir(0, d->ino, "b");
     (void)w_.converge();  // what it finds, the final checks find too
 }
 
@@ -97,63 +106,57 @@ void Workload::step() {
 void Workload::file_op(size_t d) {
     vfs::Filesystem& fs = w_.fs(d);
     const auto all = entries(d);
-    std::vector<Entry> dirs{{0, "", "", {}}}, files, others;
+    std::vector<Entry> dirs{{0, "", "", {}}}, files;
     dirs[0].attr.ino = vfs::kRootIno;
     dirs[0].attr.mode = S_IFDIR | 0755;
     for (const auto& e : all) {
         if (S_ISDIR(e.attr.mode)) dirs.push_back(e);
         else if (S_ISREG(e.attr.mode)) files.push_back(e);
-        else others.push_back(e);
     }
     auto pick = [&](const std::vector<Entry>& v) -> const Entry& { return v[rng_() % v.size()]; };
     const Entry& dir = pick(dirs);
     const bool room = all.size() < kMaxEntries;
     const vfs::Ctx& ctx = w_.ctx();
-    // The cases below by weight: creates and mkdirs often enough that
-    // devices share directories to move across each other.
-    static const int kWeighted[] = {0, 0, 1, 1, 2, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 15};
-    switch (kWeighted[rng_() % std::size(kWeighted)]) {
-        case 0:
+    switch (kOps[rng_() % std::size(kOps)]) {
+        case Op::create:
             if (room) {
                 const std::string name = new_name();
                 count("create", w_.create(d, dir.attr.ino, name, data(rng_() % 3000)), dir.path + "/" + name);
             }
             break;
-        case 1:
+        case Op::mkdir:
             if (room) {
                 const std::string name = new_name();
                 count("mkdir", w_.mkdir(d, dir.attr.ino, name), dir.path + "/" + name);
             }
             break;
-        case 2:
-        case 3: {
+        case Op::write: {
             if (files.empty()) break;
             const Entry& f = pick(files);
             const uint64_t off = rng_() % (f.attr.size + 1000);
             count("write", w_.write(d, f.attr.ino, off, data(1 + rng_() % 3000)), f.path + " at " + std::to_string(off));
             break;
         }
-        case 4: {
+        case Op::truncate: {
             if (files.empty()) break;
             const Entry& f = pick(files);
             const uint64_t size = rng_() % (f.attr.size + 2000);
             count("truncate", w_.truncate(d, f.attr.ino, size), f.path + " to " + std::to_string(size));
             break;
         }
-        case 5: {
+        case Op::rmdir: {
             if (dirs.size() < 2) break;
             const Entry& victim = dirs[1 + rng_() % (dirs.size() - 1)];
             count("rmdir", fs.rmdir(victim.parent, victim.name).ok(), victim.path);
             break;
         }
-        case 6: {
+        case Op::unlink: {
             if (all.empty()) break;
             const Entry& victim = pick(all);
             if (!S_ISDIR(victim.attr.mode)) count("unlink", w_.unlink(d, victim.parent, victim.name), victim.path);
             break;
         }
-        case 7:
-        case 8: {
+        case Op::rename: {
             // A rename or move: to a new name, onto an entry, or exchanged with one.
             if (all.empty()) break;
             const Entry& src = pick(all);
@@ -171,7 +174,7 @@ void Workload::file_op(size_t d) {
             }
             break;
         }
-        case 9: {
+        case Op::link: {
             if (files.empty() || !room) break;
             const Entry& f = pick(files);
             const std::string name = new_name();
@@ -180,14 +183,14 @@ void Workload::file_op(size_t d) {
             count("link", a.ok(), f.path + " as " + dir.path + "/" + name);
             break;
         }
-        case 10: {
+        case Op::xattr: {
             const Entry& e = all.empty() || rng_() % 5 == 0 ? dir : pick(all);
             const std::string name = "user.k" + std::to_string(rng_() % 3);
             if (rng_() % 3 == 0) count("removexattr", fs.removexattr(e.attr.ino, name).ok());
             else count("setxattr", fs.setxattr(e.attr.ino, name, data(rng_() % 40), 0).ok());
             break;
         }
-        case 11: {
+        case Op::setattr: {
             // chmod and utimes; the owner keeps rwx on directories so the
             // work can go on in them.
             if (all.empty()) break;
@@ -203,7 +206,7 @@ void Workload::file_op(size_t d) {
             count(r.mode ? "chmod" : "utimes", fs.setattr(e.attr.ino, r, ctx).ok());
             break;
         }
-        case 12: {
+        case Op::special: {
             if (!room) break;
             if (rng_() % 2) {
                 auto a = fs.symlink(dir.attr.ino, new_name(), "../" + new_name(), ctx);
@@ -216,11 +219,10 @@ void Workload::file_op(size_t d) {
             }
             break;
         }
-        case 13:
-        case 14:
+        case Op::crossed_moves:
             crossed_moves(d, dirs);
             break;
-        default: {
+        case Op::move_dir: {
             // A directory moved anywhere, its own subtree included (refused here,
             // but another device may make the crossing move).
             if (dirs.size() < 2) break;

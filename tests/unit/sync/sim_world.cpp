@@ -190,6 +190,7 @@ World::World(uint64_t seed, const std::vector<std::string>& names, SyncEngine::C
         devices_.push_back(std::move(dev).value());
     }
     touched_.resize(devices_.size());
+    bases_.resize(devices_.size());
 }
 
 World::~World() {
@@ -201,6 +202,15 @@ std::string World::file_id(size_t d, vfs::Ino ino) {
     auto v = fs(d).getxattr(ino, kIdXattr);
     if (v.ok()) return str_of(*v);
     return "untagged:" + device(d).name + ":" + std::to_string(ino);
+}
+
+void World::note_base(size_t d, vfs::Ino ino) {
+    const std::string id = file_id(d, ino);
+    if (bases_.at(d).count(id)) return;
+    auto a = fs(d).getattr(ino);
+    if (!a.ok() || !S_ISREG(a->mode)) return;
+    auto b = read_whole(fs(d), ino);
+    if (b.ok()) bases_.at(d)[id] = std::move(b).value();
 }
 
 void World::touch(size_t d, vfs::Ino ino, bool unlinked) { touch_as(d, file_id(d, ino), ino, unlinked); }
@@ -225,6 +235,7 @@ bool World::create(size_t d, vfs::Ino parent, const std::string& name, ByteSpan 
 }
 
 bool World::write(size_t d, vfs::Ino ino, uint64_t off, ByteSpan data) {
+    note_base(d, ino);
     auto fh = fs(d).open(ino, O_RDWR);
     if (!fh.ok()) return false;
     auto w = fs(d).write(ino, *fh, off, data);
@@ -236,6 +247,7 @@ bool World::write(size_t d, vfs::Ino ino, uint64_t off, ByteSpan data) {
 bool World::truncate(size_t d, vfs::Ino ino, uint64_t size) {
     vfs::SetAttrReq r;
     r.size = size;
+    note_base(d, ino);
     if (!fs(d).setattr(ino, r, ctx_).ok()) return false;
     touch(d, ino);
     return true;
@@ -246,6 +258,7 @@ bool World::unlink(size_t d, vfs::Ino parent, const std::string& name) {
     auto victim = fs(d).peek(parent, name);
     if (!victim.ok()) return false;
     const std::string id = file_id(d, victim->ino);
+    note_base(d, victim->ino);
     if (!fs(d).unlink(parent, name).ok()) return false;
     if (S_ISREG(victim->mode)) touch_as(d, id, victim->ino, true);
     return true;
@@ -256,6 +269,7 @@ bool World::rename(size_t d, vfs::Ino parent, const std::string& name, vfs::Ino 
     auto moved = fs(d).peek(parent, name);
     auto victim = fs(d).peek(new_parent, new_name);
     const std::string victim_id = victim.ok() ? file_id(d, victim->ino) : std::string();
+    if (victim.ok() && !(flags & RENAME_EXCHANGE)) note_base(d, victim->ino);
     if (!fs(d).rename(parent, name, new_parent, new_name, flags).ok()) return false;
     // Renaming over a file removes that link of it (an exchange removes none).
     if (!(flags & RENAME_EXCHANGE) && victim.ok() && S_ISREG(victim->mode) && moved.ok() &&
@@ -297,7 +311,8 @@ Result<sync::SyncStats> World::sync(size_t d) {
     // What this publish carries of each touched file, taken just before it.
     std::vector<Record> captured;
     for (const auto& [id, t] : touched_.at(d)) {
-        Record r{id, d, 0, std::nullopt, false};
+        Record r{id, d, 0, std::nullopt, std::nullopt, false};
+        if (auto b = bases_.at(d).find(id); b != bases_.at(d).end()) r.base = b->second;
         auto a = fs(d).getattr(t.ino);
         if (a.ok() && a->nlink > 0 && S_ISREG(a->mode) && file_id(d, t.ino) == id) {
             auto b = read_whole(fs(d), t.ino);
@@ -315,8 +330,10 @@ Result<sync::SyncStats> World::sync(size_t d) {
             records_.push_back(std::move(r));
         }
         touched_.at(d).clear();
+        bases_.at(d).clear();
     } else if (result.ok()) {
         touched_.at(d).clear();  // nothing to publish: none of it reached the vault
+        bases_.at(d).clear();
     }
     return result;
 }
@@ -435,14 +452,25 @@ std::vector<std::string> World::check() {
     for (size_t d = 0; d < size(); ++d)
         for (const auto& [path, bytes] : walks[d].files) contents[d].insert(bytes);
     std::map<std::string, std::vector<const Record*>> by_file;
-    for (const auto& r : records_) by_file[r.file].push_back(&r);
+    std::map<Bytes, std::vector<const Record*>> by_base;
+    for (const auto& r : records_) {
+        by_file[r.file].push_back(&r);
+        if (r.base) by_base[*r.base].push_back(&r);
+    }
+    // Replaced: a causally later record changed the same file, or changed
+    // whatever file held this content when it did (a conflict copy the merge
+    // made is a file of its own, without the id).
+    auto superseded = [&](const Record& r, const std::vector<const Record*>& same_file) {
+        auto later = [&](const Record* other) { return other != &r && causally_before(r, *other); };
+        if (std::any_of(same_file.begin(), same_file.end(), later)) return true;
+        auto it = by_base.find(*r.content);
+        return it != by_base.end() && std::any_of(it->second.begin(), it->second.end(), later);
+    };
     size_t lost = 0;
     for (const auto& [file, records] : by_file) {
         for (const Record* r : records) {
             if (!r->must_survive || r->content->empty()) continue;
-            bool superseded = std::any_of(records.begin(), records.end(),
-                                          [&](const Record* later) { return later != r && causally_before(*r, *later); });
-            if (superseded) continue;
+            if (superseded(*r, records)) continue;
             ++versions_checked_;
             for (size_t d = 0; d < size(); ++d) {
                 if (contents[d].count(*r->content)) continue;

@@ -7,13 +7,16 @@
 // set at its creation, that names it on every device. When a device syncs,
 // the world records, for each file whose content or links it changed since
 // its last publish, the content it published (or that it deleted the
-// file) and the segment that carried it. Segments are ordered causally by
+// file), the content the file held before the device changed it, and the
+// segment that carried it. Segments are ordered causally by
 // the version vectors they carry: a record of device E in segment s comes
 // causally after one of device D in segment t when E == D and s > t, or
 // when E's segment s had merged D's segment t. A published content that no
-// causally later record of the same file replaced must, once everything
-// is synced, be the content of some regular file on every device (at its
-// path or in a conflict copy). A device that removed one of several hard
+// causally later record replaced (a record of the same file, or one whose
+// file held that content before the change: a conflict copy made by a
+// merge is a file without the id) must, once everything is synced, be the
+// content of some regular file on every device (at its path or in a
+// conflict copy). A device that removed one of several hard
 // links of a file in an epoch does not require that epoch's content to
 // survive (another device's concurrent unlink of the other link may
 // rightly delete the file).
@@ -150,10 +153,13 @@ private:
         size_t device = 0;
         uint64_t seq = 0;  // the segment that carried it
         std::optional<Bytes> content;  // nullopt: the device deleted it
+        std::optional<Bytes> base;     // its content before this device changed it
         bool must_survive = false;
     };
 
     std::string file_id(size_t d, vfs::Ino ino);
+    // Before a change: what the file held when this device first changed it since its last publish.
+    void note_base(size_t d, vfs::Ino ino);
     void touch(size_t d, vfs::Ino ino, bool unlinked = false);
     void touch_as(size_t d, const std::string& id, vfs::Ino ino, bool unlinked);
     // The version vector of a device's segment, by device index (from the cloud's copy).
@@ -170,6 +176,7 @@ private:
     vfs::Ctx ctx_{1000, 1000, 0};
     uint64_t next_file_ = 0;
     std::vector<std::map<std::string, Touch>> touched_;  // per device, by file id
+    std::vector<std::map<std::string, Bytes>> bases_;    // per device, by file id
     std::vector<Record> records_;
     std::map<std::pair<size_t, uint64_t>, std::map<size_t, uint64_t>> vectors_;
     size_t versions_checked_ = 0;

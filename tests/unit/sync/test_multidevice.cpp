@@ -17,6 +17,7 @@
 #include <sstream>
 
 #include "coffer/format/segment.h"
+#include "coffer/util/log.h"
 #include "sim_workload.h"
 #include "sim_world.h"
 
@@ -42,6 +43,15 @@ std::string join_lines(const std::vector<std::string>& lines, size_t max = 12) {
 }
 
 // ---------------------------------------------------------------- seeded runs
+
+// Thousands of seeds would log every merge; a replay with COFFER_SIM_TRACE
+// shows the log beside the trace.
+struct QuietLog {
+    QuietLog() {
+        if (!std::getenv("COFFER_SIM_TRACE")) log::set_level(log::Level::error);
+    }
+    ~QuietLog() { log::set_level(log::Level::info); }
+};
 
 struct Totals {
     std::map<std::string, int> done;
@@ -89,6 +99,7 @@ Totals run_seeds(const std::string& test_name, uint64_t first, uint64_t count, i
         count = 1;
     }
     ops = static_cast<int>(env_number("COFFER_SIM_OPS").value_or(ops));
+    QuietLog quiet;
     Totals totals;
     int failed = 0;
     const auto start = std::chrono::steady_clock::now();
