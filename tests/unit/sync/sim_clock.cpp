@@ -9,6 +9,7 @@
 //
 // This works because the coffer libraries are linked statically into the
 // test binary: their calls resolve to this definition before libc's.
+#include <dlfcn.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -35,10 +36,18 @@ VirtualClock::~VirtualClock() { g_virtual = false; }
 
 }  // namespace coffer::sim
 
+namespace {
+using ClockFn = int (*)(clockid_t, struct timespec*);
+int kernel_clock(clockid_t id, struct timespec* ts) {
+    // libc's own (through the vDSO, as fast as before); the system call if it cannot be found.
+    static const ClockFn libc = reinterpret_cast<ClockFn>(::dlsym(RTLD_NEXT, "clock_gettime"));
+    return libc ? libc(id, ts) : static_cast<int>(::syscall(SYS_clock_gettime, id, ts));
+}
+}  // namespace
+
 extern "C" int clock_gettime(clockid_t id, struct timespec* ts) {
     using namespace coffer::sim;
-    if (id != CLOCK_REALTIME || !g_virtual.load(std::memory_order_relaxed))
-        return static_cast<int>(::syscall(SYS_clock_gettime, id, ts));
+    if (id != CLOCK_REALTIME || !g_virtual.load(std::memory_order_relaxed)) return kernel_clock(id, ts);
     const int64_t now = g_now.fetch_add(kTickNs);
     ts->tv_sec = static_cast<time_t>(now / 1000000000);
     ts->tv_nsec = static_cast<long>(now % 1000000000);
