@@ -18,7 +18,9 @@ namespace {
 const char* const kNames[] = {"a", "b", "c.txt", "notes.md", "d", "photo.jpg"};
 constexpr size_t kMaxEntries = 40;  // keeps trees small: collisions stay likely
 
-enum class Op { create, mkdir, write, truncate, rmdir, unlink, rename, link, xattr, setattr, special, crossed_moves, move_dir };
+enum class Op {
+    create, mkdir, write, truncate, rmdir, unlink, rename, link, xattr, setattr, special, crossed_moves, move_dir,
+};
 // Drawn from uniformly, so an operation listed twice comes twice as often:
 // creates and mkdirs often enough that devices share directories to move
 // across each other.
@@ -134,7 +136,8 @@ void Workload::file_op(size_t d) {
             if (files.empty()) break;
             const Entry& f = pick(files);
             const uint64_t off = rng_() % (f.attr.size + 1000);
-            count("write", w_.write(d, f.attr.ino, off, data(1 + rng_() % 3000)), f.path + " at " + std::to_string(off));
+            const bool ok = w_.write(d, f.attr.ino, off, data(1 + rng_() % 3000));
+            count("write", ok, f.path + " at " + std::to_string(off));
             break;
         }
         case Op::truncate: {
@@ -169,8 +172,8 @@ void Workload::file_op(size_t d) {
             } else {
                 const Entry& dst = pick(all);
                 const unsigned flags = how == 3 ? RENAME_EXCHANGE : 0;
-                count(flags ? "exchange" : "rename over", w_.rename(d, src.parent, src.name, dst.parent, dst.name, flags),
-                      src.path + " -> " + dst.path);
+                const bool ok = w_.rename(d, src.parent, src.name, dst.parent, dst.name, flags);
+                count(flags ? "exchange" : "rename over", ok, src.path + " -> " + dst.path);
             }
             break;
         }
@@ -199,7 +202,8 @@ void Workload::file_op(size_t d) {
             if (rng_() % 2) r.mode = (S_ISDIR(e.attr.mode) ? 0700 : 0600) | (rng_() % 0100);
             if (rng_() % 2) {
                 r.mtime = vfs::SetAttrReq::Time::set;
-                r.mtime_val = {static_cast<time_t>(1700000000 + rng_() % 100000000), static_cast<long>(rng_() % 1000000000)};
+                r.mtime_val.tv_sec = static_cast<time_t>(1700000000 + rng_() % 100000000);
+                r.mtime_val.tv_nsec = static_cast<long>(rng_() % 1000000000);
             } else {
                 r.mtime = vfs::SetAttrReq::Time::now;
             }
@@ -227,7 +231,8 @@ void Workload::file_op(size_t d) {
             // but another device may make the crossing move).
             if (dirs.size() < 2) break;
             const Entry& src = dirs[1 + rng_() % (dirs.size() - 1)];
-            count("move dir", w_.rename(d, src.parent, src.name, dir.attr.ino, src.name, 0), src.path + " into " + dir.path);
+            const bool ok = w_.rename(d, src.parent, src.name, dir.attr.ino, src.name, 0);
+            count("move dir", ok, src.path + " into " + dir.path);
             break;
         }
     }

@@ -318,6 +318,9 @@ Result<sync::SyncStats> World::sync(size_t d) {
             auto b = read_whole(fs(d), t.ino);
             if (b.ok()) r.content = std::move(b).value();
         }
+        // A live file that could not be read (an object withdrawn by the
+        // sync client) is recorded like a deletion: it replaces what came
+        // before, and nothing of it is required.
         r.must_survive = r.content.has_value() && !t.unlinked;
         captured.push_back(std::move(r));
     }
@@ -390,7 +393,8 @@ std::string World::history(const std::vector<const Record*>& records) {
     for (const Record* r : records) {
         if (out.size() > 1) out += "; ";
         out += device(r->device).name + " " + std::to_string(r->seq) + " {";
-        for (const auto& [d, seq] : vector_of(r->device, r->seq)) out += device(d).name + " " + std::to_string(seq) + ",";
+        for (const auto& [d, seq] : vector_of(r->device, r->seq))
+            out += device(d).name + " " + std::to_string(seq) + ",";
         out += "}: ";
         out += r->content ? std::to_string(r->content->size()) + " bytes" : std::string("deleted");
         if (r->content && !r->must_survive) out += ", a link removed";

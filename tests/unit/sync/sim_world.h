@@ -6,20 +6,19 @@
 // What must survive. Every regular file carries an xattr `user.sim.id`,
 // set at its creation, that names it on every device. When a device syncs,
 // the world records, for each file whose content or links it changed since
-// its last publish, the content it published (or that it deleted the
+// its last publish: the content it published (or that it deleted the
 // file), the content the file held before the device changed it, and the
-// segment that carried it. Segments are ordered causally by
-// the version vectors they carry: a record of device E in segment s comes
-// causally after one of device D in segment t when E == D and s > t, or
-// when E's segment s had merged D's segment t. A published content that no
-// causally later record replaced (a record of the same file, or one whose
-// file held that content before the change: a conflict copy made by a
-// merge is a file without the id) must, once everything is synced, be the
-// content of some regular file on every device (at its path or in a
-// conflict copy). A device that removed one of several hard
-// links of a file in an epoch does not require that epoch's content to
-// survive (another device's concurrent unlink of the other link may
-// rightly delete the file).
+// segment that carried it. Segments are ordered causally by the version
+// vectors they carry: a record of device E in segment s comes after one of
+// device D in segment t when E == D and s > t, or when E's segment s had
+// merged D's segment t. A published content that no causally later record
+// replaced (a record of the same file, or one whose file held that content
+// before the change: a conflict copy made by a merge is a file without the
+// id) must, once everything is synced, be the content of some regular file
+// on every device (at its path or in a conflict copy). A device that
+// removed one of several hard links of a file in an epoch does not require
+// that epoch's content to survive (another device's concurrent unlink of
+// the other link may rightly delete the file).
 #pragma once
 
 #include <cstdint>

@@ -337,7 +337,8 @@ TEST_CASE("merge: the same file edited on two devices keeps both, one as a named
     REQUIRE(w.write_path(B, "/report.txt", "the desktop's edit"));
     check_world(w);
     for (size_t d : {A, B, C})
-        check_conflict_pair(w, d, "report", ".txt", {{"laptop", "the laptop's edit"}, {"desktop", "the desktop's edit"}});
+        check_conflict_pair(w, d, "report", ".txt",
+                            {{"laptop", "the laptop's edit"}, {"desktop", "the desktop's edit"}});
 }
 
 TEST_CASE("merge: an edit beats a concurrent delete, at its path") {
@@ -356,7 +357,8 @@ TEST_CASE("merge: two files created under one name both survive") {
     REQUIRE(w.create_path(B, "/notes.txt", "the desktop's notes"));
     check_world(w);
     for (size_t d : {A, B, C})
-        check_conflict_pair(w, d, "notes", ".txt", {{"laptop", "the laptop's notes"}, {"desktop", "the desktop's notes"}});
+        check_conflict_pair(w, d, "notes", ".txt",
+                            {{"laptop", "the laptop's notes"}, {"desktop", "the desktop's notes"}});
 }
 
 TEST_CASE("merge: a file created in a directory another device deleted survives, and the directory comes back") {
