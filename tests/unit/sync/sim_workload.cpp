@@ -187,10 +187,19 @@ void Workload::file_op(size_t d) {
             break;
         }
         case Op::xattr: {
+            // Removes one the entry has (user.sim.id excepted), or sets one.
             const Entry& e = all.empty() || rng_() % 5 == 0 ? dir : pick(all);
-            const std::string name = "user.k" + std::to_string(rng_() % 3);
-            if (rng_() % 3 == 0) count("removexattr", fs.removexattr(e.attr.ino, name).ok());
-            else count("setxattr", fs.setxattr(e.attr.ino, name, data(rng_() % 40), 0).ok());
+            std::vector<std::string> have;
+            if (auto names = fs.listxattr(e.attr.ino); names.ok())
+                for (const auto& n : *names)
+                    if (n.starts_with("user.k")) have.push_back(n);
+            if (!have.empty() && rng_() % 2 == 0) {
+                const std::string& name = have[rng_() % have.size()];
+                count("removexattr", fs.removexattr(e.attr.ino, name).ok(), e.path + " " + name);
+            } else {
+                const std::string name = "user.k" + std::to_string(rng_() % 3);
+                count("setxattr", fs.setxattr(e.attr.ino, name, data(rng_() % 40), 0).ok(), e.path + " " + name);
+            }
             break;
         }
         case Op::setattr: {
