@@ -27,6 +27,15 @@ using namespace coffer::sim;
 namespace {
 
 const std::vector<std::string> kTrio{"laptop", "desktop", "server"};
+
+// Seed counts by default; a tenth of them in a sanitizer build (the ASan
+// step of .ci/run runs this binary at -O0), set by COFFER_SIM_SEEDS.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr uint64_t kSeedDivisor = 10;
+#else
+constexpr uint64_t kSeedDivisor = 1;
+#endif
+uint64_t default_seeds(uint64_t n) { return std::max<uint64_t>(1, n / kSeedDivisor); }
 constexpr size_t A = 0, B = 1, C = 2;
 
 std::optional<uint64_t> env_number(const char* name) {
@@ -129,14 +138,14 @@ TEST_SUITE("multidevice") {
 // and a few dozen operations; the count is picked so the case takes about
 // two minutes on the 2-core CI machine (docs/TESTING.md).
 TEST_CASE("simulator: many short seeds") {
-    const uint64_t seeds = env_number("COFFER_SIM_SEEDS").value_or(3000);
+    const uint64_t seeds = env_number("COFFER_SIM_SEEDS").value_or(default_seeds(3000));
     Totals t = run_seeds("simulator: many short seeds", 1, seeds, 40, 3);
     std::ostringstream mix;
     for (const auto& [kind, n] : t.done) mix << kind << " " << n << ", ";
     MESSAGE("accepted: " << mix.str() << "cloud: " << t.engine.duplicates << " duplicates, " << t.engine.partials
                          << " partial downloads, " << t.engine.conflict_copies << " conflict copies, "
                          << t.engine.foreign << " foreign files, " << t.engine.withdrawn << " objects withdrawn");
-    if (std::getenv("COFFER_SIM_SEED") || seeds < 100) return;
+    if (std::getenv("COFFER_SIM_SEED") || seeds < 100) return;  // too few for every kind to happen
     // The mix is real: every kind of operation happened and was accepted,
     // and the cloud misbehaved in every way it can.
     for (const char* kind : {"create", "mkdir", "write", "truncate", "rmdir", "unlink", "rename", "rename over",
@@ -156,11 +165,13 @@ TEST_CASE("simulator: many short seeds") {
 // order (today's replay included), and keeps the simulator honest: its
 // checks must not fail a history without conflicts.
 TEST_CASE("simulator: one device at a time") {
-    run_seeds("simulator: one device at a time", 2000001, env_number("COFFER_SIM_SEEDS").value_or(100), 60, 3, true);
+    const uint64_t seeds = env_number("COFFER_SIM_SEEDS").value_or(default_seeds(100));
+    run_seeds("simulator: one device at a time", 2000001, seeds, 60, 3, true);
 }
 
 TEST_CASE("simulator: a few long seeds") {
-    run_seeds("simulator: a few long seeds", 1000001, env_number("COFFER_SIM_SEEDS").value_or(6), 1500, 4);
+    const uint64_t seeds = env_number("COFFER_SIM_SEEDS").value_or(default_seeds(6));
+    run_seeds("simulator: a few long seeds", 1000001, seeds, 1500, 4);
 }
 
 // The checks themselves can fail: a device that never got the others'
