@@ -182,12 +182,11 @@ size_t SyncEngine::deliver(Transfer& t) {
 void SyncEngine::add_foreign_file() {
     const size_t pick = rng_() % (copies_.size() + 1);
     store::Backend& b = pick == copies_.size() ? cloud() : *copies_[pick];
-    std::vector<std::string> dirs{""};
-    for (const auto& rel : list_files(b)) {
-        std::string d = parent_of(rel);
-        if (!d.starts_with(".dropbox.cache") && std::find(dirs.begin(), dirs.end(), d) == dirs.end()) dirs.push_back(d);
-    }
-    const std::string dir = dirs[rng_() % dirs.size()];
+    std::set<std::string> dirs{""};  // every folder that holds a file, and the folders above it
+    for (const auto& rel : list_files(b))
+        for (std::string d = parent_of(rel); !d.empty() && !d.starts_with(".dropbox.cache"); d = parent_of(d))
+            dirs.insert(d);
+    const std::string dir = *std::next(dirs.begin(), static_cast<long>(rng_() % dirs.size()));
     const std::string name = kForeignNames[rng_() % std::size(kForeignNames)];
     Bytes junk(rng_() % 64);
     for (auto& c : junk) c = static_cast<uint8_t>(rng_());

@@ -429,3 +429,52 @@ TEST_CASE("merge: crossed moves (a into b here, b into a there) keep a tree") {
 }
 
 }  // TEST_SUITE("multidevice")
+
+TEST_SUITE("multidevice") {
+
+TEST_CASE("merge: a segment whose object has not arrived waits, and never shows a wrong file") {
+    World w(19, kTrio, SyncEngine::polite());
+    REQUIRE(w.create_path(A, "/photo.jpg", "the laptop's photo"));
+    sync_ok(w, A);
+    w.engine().upload(A);
+    w.engine().download(C, [](const std::string& rel) { return !rel.starts_with("objects/"); });
+    auto early = w.sync(C);
+    if (!early.ok()) CHECK_MESSAGE(early.error().code == Code::pending, early.error().message());
+    // Absent, or unreadable for now (pending), or right: never other bytes.
+    if (auto a = stat_path(w.fs(C), "/photo.jpg"); a.ok()) {
+        auto bytes = read_whole(w.fs(C), a->ino);
+        if (bytes.ok()) CHECK(std::string(bytes->begin(), bytes->end()) == "the laptop's photo");
+        else CHECK(bytes.error().code == Code::pending);
+    }
+    w.engine().download(C, kEverything);
+    sync_ok(w, C);
+    CHECK(content(w, C, "/photo.jpg") == "the laptop's photo");
+    check_world(w);
+}
+
+TEST_CASE("merge: identical conflict copies of vault files and foreign files are ignored") {
+    World w(20, kTrio, SyncEngine::polite());
+    REQUIRE(w.create_path(A, "/a.txt", "from the laptop"));
+    sync_ok(w, A);
+    const std::string seg = format::segment_path(w.device(A).id, last_seq(w, A));
+    w.engine().upload(A);
+    store::Backend& cloud = w.engine().cloud();
+    auto bytes = cloud.read(seg, store::kMaxSegmentFile);
+    REQUIRE(bytes.ok());
+    const std::vector<std::string> copies{seg + " (conflicted copy 2026-11-28)", seg + " (1)",
+                                          seg + ".sync-conflict-20261128-123456-ABCDEFG", seg + "-LAPTOP-7Q2"};
+    for (const std::string& copy : copies)
+        REQUIRE(cloud.write_new(copy, *bytes).ok());
+    const std::vector<std::string> foreign_files{"desktop.ini", "journal/.DS_Store", "objects/Thumbs.db", ".~lock.x#",
+                                                "journal/" + w.device(A).id.hex() + "/.syncthing.x.tmp"};
+    for (const std::string& foreign : foreign_files)
+        REQUIRE(cloud.write_new(foreign, as_bytes("not coffer's")).ok());
+    w.engine().download(B, kEverything);
+    auto r = sync_ok(w, B);
+    CHECK(r.merged.waiting.empty());
+    CHECK(content(w, B, "/a.txt") == "from the laptop");
+    CHECK(names_in(w.fs(B), "/") == std::vector<std::string>{"a.txt"});
+    check_world(w);
+}
+
+}  // TEST_SUITE("multidevice")
