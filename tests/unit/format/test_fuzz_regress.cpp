@@ -17,6 +17,7 @@
 #include "../../fuzz/fuzz_recovery.cpp"
 #include "../../fuzz/fuzz_segment.cpp"
 #include "../test_support.h"
+#include "journal_v1.h"
 
 using namespace coffer;
 using namespace coffer::format;
@@ -59,8 +60,8 @@ std::vector<std::pair<std::string, Op>> seed_ops() {
         {"create", {10, OpCreate{id_of(1), id_of(0), "dir", 040755, 1000, 1000, 0, t, ""}}},
         {"symlink", {11, OpCreate{id_of(2), id_of(1), "ln", 0120777, 0, 0, 0, t, "../target"}}},
         {"link", {12, OpLink{id_of(3), id_of(1), "again", 5}}},
-        {"unlink", {13, OpUnlink{id_of(1), "again", id_of(3)}}},
-        {"rename", {14, OpRename{id_of(1), "a", id_of(2), "b", kRenameExchange, id_of(3), id_of(4)}}},
+        {"unlink", {13, OpUnlink{id_of(1), "again", id_of(3), id_of(8)}}},
+        {"rename", {14, OpRename{id_of(1), "a", id_of(2), "b", kRenameExchange, id_of(3), id_of(4), id_of(9)}}},
         {"setattr", {15, OpSetAttr{id_of(3), kSetMode | kSetMtime, 0100600, 0, 0, t}}},
         {"set_content", {16, OpSetContent{id_of(3), id_of(5), id_of(6), 9000, 7, 8, 1, Bytes(72, 0x33),
                                           {{0, id_of(7), 24, 4096}, {2, id_of(7), 4160, 808}}}}},
@@ -103,6 +104,10 @@ TEST_CASE("fuzz corpus: write seeds") {
     Bytes unknown = encode_op(seed_ops()[0].second);
     unknown[0] = 9;
     write_file(ops_dir / "seed-unknown-type", unknown);
+    // Journal version 1 (old inputs): unlink and rename without seen versions.
+    write_file(ops_dir / "seed-unlink-v1", testing::encode_op_v1({13, OpUnlink{id_of(1), "again", id_of(3), {}}}));
+    write_file(ops_dir / "seed-rename-v1",
+               testing::encode_op_v1({14, OpRename{id_of(1), "a", id_of(2), "b", 0, id_of(3), id_of(4), {}}}));
 
     const fs::path seg_dir = corpus_dir("segment");
     fs::create_directories(seg_dir);
@@ -112,6 +117,7 @@ TEST_CASE("fuzz corpus: write seeds") {
     empty.seq = 1;
     Segment full = empty;
     full.hlc = 1234;
+    full.device_name = "fuzz device";
     full.merged = {{id_of(0x22), 3, Hash32{}}};
     for (const auto& [name, op] : seed_ops()) full.ops.push_back(op);
     Segment later = full;
@@ -127,6 +133,15 @@ TEST_CASE("fuzz corpus: write seeds") {
         REQUIRE(body.ok());
         if (seg.seq == 1) write_file(seg_dir / ("seed-body-" + name), tagged(1, *body));
     }
+    // Journal version 1 (old inputs): no device name, no seen versions.
+    Segment old = full;
+    old.device_name.clear();
+    for (auto& op : old.ops) {
+        if (auto* u = std::get_if<OpUnlink>(&op.body)) u->seen = {};
+        if (auto* r = std::get_if<OpRename>(&op.body)) r->replaced_seen = {};
+    }
+    write_file(seg_dir / "seed-file-v1", tagged(0, testing::encode_segment_v1(key, old)));
+    write_file(seg_dir / "seed-body-v1", tagged(3, testing::segment_body_v1(old)));
 
     const fs::path obj_dir = corpus_dir("object");
     fs::create_directories(obj_dir);

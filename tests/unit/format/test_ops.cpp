@@ -4,6 +4,7 @@
 #include <set>
 
 #include "coffer/format/ops.h"
+#include "journal_v1.h"
 
 using namespace coffer;
 using namespace coffer::format;
@@ -24,9 +25,10 @@ std::vector<Op> one_of_each() {
                                  std::string(kMaxSymlink, 'x')}});
     ops.push_back({103, OpCreate{id_of(4), id_of(2), "tty", 020620, 0, 5, 0x0000000500000001ull, {}, ""}});
     ops.push_back({104, OpLink{id_of(1), id_of(5), "hard link", -7}});
-    ops.push_back({105, OpUnlink{id_of(2), std::string(kMaxName, 'n'), id_of(1)}});
-    ops.push_back({106, OpRename{id_of(2), "old", id_of(6), "new", kRenameExchange, id_of(7), id_of(8)}});
-    ops.push_back({107, OpRename{id_of(2), "a", id_of(2), "b", kRenameNoReplace, id_of(7), Id128{}}});
+    ops.push_back({105, OpUnlink{id_of(2), std::string(kMaxName, 'n'), id_of(1), id_of(0x31)}});
+    ops.push_back({106, OpRename{id_of(2), "old", id_of(6), "new", kRenameExchange, id_of(7), id_of(8), id_of(0x32)}});
+    ops.push_back({106, OpRename{id_of(2), "x", id_of(6), "y", 0, id_of(7), id_of(8), id_of(0x33)}});
+    ops.push_back({107, OpRename{id_of(2), "a", id_of(2), "b", kRenameNoReplace, id_of(7), Id128{}, {}}});
     ops.push_back({108, OpSetAttr{id_of(7), kSetMode | kSetMtime | kSetCtime, 0100600, 0, 0, {0, 9, 10}}});
     OpSetContent c{id_of(9), id_of(10), id_of(11), 12345678, 11, 12, 3, Bytes(72, 0x5c), {}};
     c.extents.push_back({0, id_of(12), 24, 4u << 20});
@@ -91,13 +93,94 @@ TEST_CASE("ops: a stream of ops decodes one after another") {
 }
 
 TEST_CASE("ops: byte layout of an unlink") {
-    const Id128 parent = id_of(0x10), node = id_of(0x40);
-    Op op{0x0102030405060708ull, OpUnlink{parent, "ab", node}};
-    Bytes expect = {3, 8, 7, 6, 5, 4, 3, 2, 1, 16 + 4 + 2 + 16, 0, 0, 0};
+    const Id128 parent = id_of(0x10), node = id_of(0x40), seen = id_of(0x70);
+    Op op{0x0102030405060708ull, OpUnlink{parent, "ab", node, seen}};
+    Bytes expect = {3, 8, 7, 6, 5, 4, 3, 2, 1, 16 + 4 + 2 + 16 + 16, 0, 0, 0};
     expect.insert(expect.end(), parent.b.begin(), parent.b.end());
     expect.insert(expect.end(), {2, 0, 0, 0, 'a', 'b'});
     expect.insert(expect.end(), node.b.begin(), node.b.end());
+    expect.insert(expect.end(), seen.b.begin(), seen.b.end());
     CHECK(to_hex(encode_op(op)) == to_hex(expect));
+    auto back = decode_op(expect);
+    REQUIRE_MESSAGE(back.ok(), back.error().context);
+    CHECK(*back == op);
+}
+
+TEST_CASE("ops: byte layout of a rename") {
+    const Id128 sp = id_of(0x10), dp = id_of(0x20), node = id_of(0x40), replaced = id_of(0x50),
+                seen = id_of(0x70);
+    Op op{0x0102030405060708ull, OpRename{sp, "a", dp, "bc", kRenameNoReplace, node, replaced, seen}};
+    Bytes expect = {4, 8, 7, 6, 5, 4, 3, 2, 1, 16 + 5 + 16 + 6 + 4 + 16 + 16 + 16, 0, 0, 0};
+    expect.insert(expect.end(), sp.b.begin(), sp.b.end());
+    expect.insert(expect.end(), {1, 0, 0, 0, 'a'});
+    expect.insert(expect.end(), dp.b.begin(), dp.b.end());
+    expect.insert(expect.end(), {2, 0, 0, 0, 'b', 'c', 1, 0, 0, 0});
+    expect.insert(expect.end(), node.b.begin(), node.b.end());
+    expect.insert(expect.end(), replaced.b.begin(), replaced.b.end());
+    expect.insert(expect.end(), seen.b.begin(), seen.b.end());
+    CHECK(to_hex(encode_op(op)) == to_hex(expect));
+    auto back = decode_op(expect);
+    REQUIRE_MESSAGE(back.ok(), back.error().context);
+    CHECK(*back == op);
+}
+
+// Journal version 1 (still read): unlink and rename end before the seen
+// versions, which read as zero; every other type is framed the same.
+TEST_CASE("ops: version 1 unlink and rename decode without seen versions") {
+    const Id128 parent = id_of(0x10), node = id_of(0x40), dp = id_of(0x20), replaced = id_of(0x50);
+    Bytes unlink = {3, 8, 7, 6, 5, 4, 3, 2, 1, 16 + 4 + 2 + 16, 0, 0, 0};
+    unlink.insert(unlink.end(), parent.b.begin(), parent.b.end());
+    unlink.insert(unlink.end(), {2, 0, 0, 0, 'a', 'b'});
+    unlink.insert(unlink.end(), node.b.begin(), node.b.end());
+    Bytes rename = {4, 1, 0, 0, 0, 0, 0, 0, 0, 16 + 5 + 16 + 6 + 4 + 16 + 16, 0, 0, 0};
+    rename.insert(rename.end(), parent.b.begin(), parent.b.end());
+    rename.insert(rename.end(), {1, 0, 0, 0, 'a'});
+    rename.insert(rename.end(), dp.b.begin(), dp.b.end());
+    rename.insert(rename.end(), {2, 0, 0, 0, 'b', 'c', 2, 0, 0, 0});
+    rename.insert(rename.end(), node.b.begin(), node.b.end());
+    rename.insert(rename.end(), replaced.b.begin(), replaced.b.end());
+    const Op want_unlink{0x0102030405060708ull, OpUnlink{parent, "ab", node, Id128{}}};
+    const Op want_rename{1, OpRename{parent, "a", dp, "bc", kRenameExchange, node, replaced, Id128{}}};
+    // The test's version 1 writer gives these bytes (the other tests build old segments with it).
+    CHECK(to_hex(testing::encode_op_v1(want_unlink)) == to_hex(unlink));
+    CHECK(to_hex(testing::encode_op_v1(want_rename)) == to_hex(rename));
+
+    Bytes both = unlink;
+    both.insert(both.end(), rename.begin(), rename.end());
+    ByteReader r(both);
+    auto u = decode_op(r, 1);
+    REQUIRE_MESSAGE(u.ok(), u.error().context);
+    CHECK(*u == want_unlink);
+    auto n = decode_op(r, 1);
+    REQUIRE_MESSAGE(n.ok(), n.error().context);
+    CHECK(*n == want_rename);
+    CHECK(r.at_end());
+
+    // Read as version 2, the seen version is missing: corrupt, never zero.
+    for (const Bytes& v1 : {unlink, rename}) {
+        Error e = error_of(v1);
+        CHECK(e.code == Code::corrupt);
+        CHECK_MESSAGE(e.context.find("seen") != std::string::npos, e.context);
+    }
+    // Read as version 1, a version 2 encoding has 16 bytes too many.
+    for (const Op& op : {want_unlink, want_rename}) {
+        Bytes v2 = encode_op(op);
+        ByteReader r1(v2);
+        auto old = decode_op(r1, 1);
+        REQUIRE_FALSE(old.ok());
+        CHECK(old.error().code == Code::corrupt);
+        CHECK_MESSAGE(old.error().context.find("16 trailing") != std::string::npos, old.error().context);
+    }
+    // Every other type decodes the same under both versions.
+    for (const Op& op : one_of_each()) {
+        if (std::holds_alternative<OpUnlink>(op.body) || std::holds_alternative<OpRename>(op.body)) continue;
+        Bytes enc = encode_op(op);
+        ByteReader r1(enc);
+        auto old = decode_op(r1, 1);
+        REQUIRE_MESSAGE(old.ok(), old.error().context);
+        CHECK(*old == op);
+        CHECK(r1.at_end());
+    }
 }
 
 TEST_CASE("ops: every truncation of a valid encoding fails cleanly") {
@@ -134,6 +217,17 @@ TEST_CASE("ops: trailing bytes are corrupt, in the payload and after it") {
     Error e = error_of(inside);
     CHECK(e.code == Code::corrupt);
     CHECK(e.context.find("trailing") != std::string::npos);
+
+    // After the seen versions of unlink and rename, the last fields of version 2.
+    for (const Op& op : {Op{1, OpUnlink{id_of(1), "x", id_of(2), id_of(3)}},
+                         Op{1, OpRename{id_of(1), "a", id_of(2), "b", 0, id_of(3), id_of(4), id_of(5)}}}) {
+        Bytes longer = encode_op(op);
+        longer.push_back(0);
+        put_u32le(longer.data() + 9, get_u32le(longer.data() + 9) + 1);
+        Error t = error_of(longer);
+        CHECK(t.code == Code::corrupt);
+        CHECK_MESSAGE(t.context.find("1 trailing") != std::string::npos, t.context);
+    }
 }
 
 TEST_CASE("ops: unknown op types") {
@@ -160,9 +254,9 @@ TEST_CASE("ops: entry names") {
     expect_corrupt(create_named(std::string("a\0b", 3)), "name");
     expect_corrupt(create_named(std::string(256, 'a')), "name");
     expect_corrupt({1, OpLink{id_of(1), id_of(2), "..", 0}}, "name");
-    expect_corrupt({1, OpUnlink{id_of(1), "", id_of(2)}}, "name");
-    expect_corrupt({1, OpRename{id_of(1), "a/", id_of(2), "b", 0, id_of(3), {}}}, "src_name");
-    expect_corrupt({1, OpRename{id_of(1), "a", id_of(2), ".", 0, id_of(3), {}}}, "dst_name");
+    expect_corrupt({1, OpUnlink{id_of(1), "", id_of(2), {}}}, "name");
+    expect_corrupt({1, OpRename{id_of(1), "a/", id_of(2), "b", 0, id_of(3), {}, {}}}, "src_name");
+    expect_corrupt({1, OpRename{id_of(1), "a", id_of(2), ".", 0, id_of(3), {}, {}}}, "dst_name");
 }
 
 TEST_CASE("ops: length limits on symlinks, xattrs and wrapped keys") {
@@ -200,7 +294,7 @@ TEST_CASE("ops: extents") {
 }
 
 TEST_CASE("ops: rename flags and setattr mask") {
-    auto rename = [](uint32_t flags) { return Op{1, OpRename{id_of(1), "a", id_of(2), "b", flags, id_of(3), {}}}; };
+    auto rename = [](uint32_t flags) { return Op{1, OpRename{id_of(1), "a", id_of(2), "b", flags, id_of(3), {}, {}}}; };
     CHECK(decode_op(encode_op(rename(0))).ok());
     expect_corrupt(rename(kRenameNoReplace | kRenameExchange), "flags");
     CHECK(error_of(encode_op(rename(4))).code == Code::unsupported);
@@ -223,8 +317,11 @@ TEST_CASE("ops: encoded sizes match docs/FORMAT.md") {
     CHECK(size(OpCreate{a, b, "a.txt", 0100644, 0, 0, 0, {}, ""}) == 97 + 5);
     CHECK(size(OpCreate{a, b, "l", 0120777, 0, 0, 0, {}, "target"}) == 97 + 1 + 6);
     CHECK(size(OpLink{a, b, "ab", 0}) == 13 + 44 + 2);
-    CHECK(size(OpUnlink{a, "ab", b}) == 13 + 36 + 2);
-    CHECK(size(OpRename{a, "a.txt", b, "b.txt", 0, a, {}}) == 99);
+    CHECK(size(OpUnlink{a, "ab", b, a}) == 13 + 52 + 2);
+    CHECK(size(OpRename{a, "a.txt", b, "b.txt", 0, a, {}, {}}) == 115);
+    // Journal version 1 (read only): 16 bytes fewer each.
+    CHECK(testing::encode_op_v1({1, OpUnlink{a, "ab", b, {}}}).size() == 13 + 36 + 2);
+    CHECK(testing::encode_op_v1({1, OpRename{a, "a.txt", b, "b.txt", 0, a, {}, {}}}).size() == 99);
     CHECK(size(OpSetAttr{a, 0, 0, 0, 0, {}}) == 13 + 56);
     CHECK(size(OpSetContent{a, {}, b, 20, 0, 0, 1, Bytes(72, 0), {{0, a, 24, 20}}}) == 205);
     CHECK(size(OpSetContent{a, {}, b, 20, 0, 0, 1, Bytes(72, 0), {{0, a, 24, 20}, {1, a, 85, 1}}}) == 205 + 36);

@@ -2,6 +2,7 @@
 
 #include "coffer/format/segment.h"
 #include "../test_support.h"
+#include "journal_v1.h"
 
 using namespace coffer;
 using namespace coffer::format;
@@ -29,8 +30,8 @@ std::vector<Op> many_ops(size_t n) {
         switch (i % 8) {
             case 0: ops.push_back({i, OpCreate{a, b, name, 0100644, 1, 2, 0, {1, 2, 3}, ""}}); break;
             case 1: ops.push_back({i, OpLink{a, b, name, 4}}); break;
-            case 2: ops.push_back({i, OpUnlink{b, name, a}}); break;
-            case 3: ops.push_back({i, OpRename{a, name, b, name + "~", kRenameNoReplace, a, {}}}); break;
+            case 2: ops.push_back({i, OpUnlink{b, name, a, crypto::random_id()}}); break;
+            case 3: ops.push_back({i, OpRename{a, name, b, name + "~", 0, a, b, crypto::random_id()}}); break;
             case 4: ops.push_back({i, OpSetAttr{a, kSetMode, 0100600, 0, 0, {}}}); break;
             case 5:
                 ops.push_back({i, OpSetContent{a, b, crypto::random_id(), 100, 5, 6, 1, Bytes(72, 7),
@@ -50,6 +51,7 @@ Segment sample(uint64_t seq, size_t n_ops) {
     if (seq > 1) s.prev = filled(0x77);
     s.hlc = (uint64_t{1700000000000} << 16) | 3;
     s.key_epoch = 2;
+    s.device_name = "laptop " + std::to_string(seq);
     s.merged = {{crypto::random_id(), 4, filled(0xaa)}, {crypto::random_id(), 1, filled(0xbb)}};
     s.ops = many_ops(n_ops);
     return s;
@@ -70,12 +72,14 @@ Bytes seal_body(const crypto::SecretBytes& key, ByteSpan prefix_from, ByteSpan b
     return out;
 }
 
-// The known-answer segment published in docs/FORMAT.md.
-Segment vector_segment() {
+// The known-answer segments published in docs/FORMAT.md: segment_v1 (made
+// by the coffer of journal version 1) and segment_v2, which adds the device
+// name and a sixth op, an unlink with the version it saw.
+Segment vector_segment(uint8_t version) {
     Segment s;
     s.device = crypto::random_id();
     const Id128 dir = crypto::random_id(), file = crypto::random_id(), object = crypto::random_id(),
-                version = crypto::random_id(), other_device = crypto::random_id();
+                version_id = crypto::random_id(), other_device = crypto::random_id();
     s.seq = 1;
     s.hlc = uint64_t{1700000000000} << 16;
     s.key_epoch = 1;
@@ -84,10 +88,15 @@ Segment vector_segment() {
     const Id128 root{};  // the root directory's id is all zero in this example
     s.ops.push_back({s.hlc + 1, OpCreate{dir, root, "docs", 040755, 1000, 1000, 0, t, ""}});
     s.ops.push_back({s.hlc + 2, OpCreate{file, dir, "a.txt", 0100644, 1000, 1000, 0, t, ""}});
-    s.ops.push_back({s.hlc + 3, OpSetContent{file, {}, version, 20, t.mtime_ns, t.ctime_ns, 1, Bytes(72, 0x5c),
+    s.ops.push_back({s.hlc + 3, OpSetContent{file, {}, version_id, 20, t.mtime_ns, t.ctime_ns, 1, Bytes(72, 0x5c),
                                              {{0, object, 24, 20}}}});
     s.ops.push_back({s.hlc + 4, OpSetXattr{file, "user.tag", Bytes{'b', 'l', 'u', 'e'}}});
-    s.ops.push_back({s.hlc + 5, OpRename{dir, "a.txt", dir, "b.txt", 0, file, {}}});
+    s.ops.push_back({s.hlc + 5, OpRename{dir, "a.txt", dir, "b.txt", 0, file, {}, {}}});
+    s.version = version;
+    if (version >= 2) {
+        s.device_name = "laptop";
+        s.ops.push_back({s.hlc + 6, OpUnlink{dir, "b.txt", file, version_id}});
+    }
     return s;
 }
 
@@ -107,7 +116,7 @@ TEST_CASE("segment: round trip with many ops") {
     empty.device = crypto::random_id();
     empty.seq = 1;
     Bytes file = encode_segment(key, empty);
-    CHECK(file.size() == kSegmentPrefixSize + crypto::kSealOverhead + 8 + 4 + 4 + 4);
+    CHECK(file.size() == kSegmentPrefixSize + crypto::kSealOverhead + 8 + 4 + 4 + 4 + 4);
     auto back = decode_segment(key, file);
     REQUIRE(back.ok());
     CHECK(*back == empty);
@@ -118,7 +127,8 @@ TEST_CASE("segment: prefix layout, hash and path") {
     Segment s = sample(5, 3);
     Bytes file = encode_segment(key, s);
     CHECK(std::string(file.begin(), file.begin() + 7) == "COFFERJ");
-    CHECK(file[7] == 1);
+    static_assert(kOpsVersion == 2);
+    CHECK(file[7] == 2);
     CHECK(std::equal(s.device.b.begin(), s.device.b.end(), file.begin() + 8));
     CHECK(get_u64le(file.data() + 24) == 5);
     CHECK(std::equal(s.prev.begin(), s.prev.end(), file.begin() + 32));
@@ -140,7 +150,8 @@ TEST_CASE("segment: a flipped byte anywhere is corrupt") {
             bad[i] ^= mask;
             auto r = decode_segment(key, bad);
             REQUIRE_FALSE(r.ok());
-            const Code want = (i == 7 && mask == 0x80) ? Code::unsupported : Code::corrupt;
+            // Byte 7 flipped: version 3 or 0x82, both newer.
+            const Code want = i == 7 ? Code::unsupported : Code::corrupt;
             CHECK_MESSAGE(r.error().code == want, "byte " << i << ": " << r.error().context);
             if (i < 7) CHECK(r.error().context == "not a coffer journal segment");
             if (i >= kSegmentPrefixSize && want == Code::corrupt)
@@ -149,15 +160,36 @@ TEST_CASE("segment: a flipped byte anywhere is corrupt") {
     }
 }
 
-TEST_CASE("segment: version bump is unsupported, version 0 corrupt") {
+TEST_CASE("segment: version bump is unsupported, version 0 corrupt, a relabelled version fails authentication") {
     auto key = fixed_key();
     Bytes file = encode_segment(key, sample(1, 2));
-    file[7] = 2;
-    auto r = decode_segment(key, file);
-    REQUIRE_FALSE(r.ok());
-    CHECK(r.error().code == Code::unsupported);
+    for (uint8_t v : {3, 255}) {
+        file[7] = v;
+        auto r = decode_segment(key, file);
+        REQUIRE_FALSE(r.ok());
+        CHECK(r.error().code == Code::unsupported);
+        CHECK(r.error().context == "journal segment version " + std::to_string(v) + " is newer than this coffer");
+    }
     file[7] = 0;
     CHECK(code_of(key, file) == Code::corrupt);
+    // The version byte is associated data: a version 2 segment relabelled as
+    // version 1 (to be read without its device name and seen versions), or
+    // back, fails authentication.
+    file[7] = 1;
+    auto down = decode_segment(key, file);
+    REQUIRE_FALSE(down.ok());
+    CHECK(down.error().code == Code::corrupt);
+    CHECK(down.error().context == "journal segment failed authentication");
+    Segment old = sample(1, 2);
+    old.device_name.clear();
+    for (auto& op : old.ops) {
+        if (auto* u = std::get_if<OpUnlink>(&op.body)) u->seen = {};
+        if (auto* r = std::get_if<OpRename>(&op.body)) r->replaced_seen = {};
+    }
+    Bytes v1 = testing::encode_segment_v1(key, old);
+    REQUIRE(decode_segment(key, v1).ok());
+    v1[7] = 2;
+    CHECK(code_of(key, v1) == Code::corrupt);
 }
 
 TEST_CASE("segment: truncation and extension are corrupt") {
@@ -218,6 +250,7 @@ TEST_CASE("segment: malformed bodies behind a valid seal") {
         ByteWriter w;
         w.u64(1);
         w.u32(1);
+        w.str("");
         w.u32(merged);
         w.u32(ops);
         return w.take();
@@ -234,6 +267,29 @@ TEST_CASE("segment: malformed bodies behind a valid seal") {
     CHECK(code_of(key, seal_body(key, file, trailing)) == Code::corrupt);
     CHECK(code_of(key, seal_body(key, file, Bytes{})) == Code::corrupt);
     CHECK(code_of(key, seal_body(key, file, Bytes(15, 0))) == Code::corrupt);
+    CHECK(code_of(key, seal_body(key, file, Bytes(19, 0))) == Code::corrupt);
+
+    // The device name: at most kMaxDeviceName bytes, its length within the body.
+    auto named = [&](uint32_t len, size_t present) {
+        ByteWriter w;
+        w.u64(1);
+        w.u32(1);
+        w.u32(len);
+        w.raw(Bytes(present, 'd'));
+        w.u32(0);
+        w.u32(0);
+        return decode_segment(key, seal_body(key, file, w.bytes()));
+    };
+    auto longest = named(kMaxDeviceName, kMaxDeviceName);
+    REQUIRE_MESSAGE(longest.ok(), longest.error().context);
+    CHECK(longest->device_name == std::string(kMaxDeviceName, 'd'));
+    CHECK(longest->version == 2);
+    for (auto [len, present] : {std::pair<uint32_t, size_t>{kMaxDeviceName + 1, kMaxDeviceName + 1},
+                                {1000, 1000}, {0xffffffffu, 8}, {9, 0}}) {
+        auto r = named(len, present);
+        REQUIRE_FALSE(r.ok());
+        CHECK(r.error().code == Code::corrupt);
+    }
 
     // Ops inside the body: a bad one is corrupt with its position named,
     // an unknown type unsupported.
@@ -241,16 +297,20 @@ TEST_CASE("segment: malformed bodies behind a valid seal") {
         ByteWriter w;
         w.u64(1);
         w.u32(1);
+        w.str("phone");
         w.u32(0);
         w.u32(3);
         encode_op(w, {1, OpRemoveXattr{crypto::random_id(), "user.a"}});
-        encode_op(w, {2, OpUnlink{crypto::random_id(), "x", crypto::random_id()}});
-        Bytes last = encode_op({3, OpUnlink{crypto::random_id(), last_name, crypto::random_id()}});
+        encode_op(w, {2, OpUnlink{crypto::random_id(), "x", crypto::random_id(), crypto::random_id()}});
+        Bytes last = encode_op({3, OpUnlink{crypto::random_id(), last_name, crypto::random_id(), crypto::random_id()}});
         last[0] = last_type;
         w.raw(last);
         return decode_segment(key, seal_body(key, file, w.bytes()));
     };
-    CHECK(with_ops(3, "ok").ok());
+    auto good = with_ops(3, "ok");
+    REQUIRE_MESSAGE(good.ok(), good.error().context);
+    CHECK(good->device_name == "phone");
+    CHECK(good->ops.size() == 3);
     auto bad = with_ops(3, "a/b");
     REQUIRE_FALSE(bad.ok());
     CHECK(bad.error().code == Code::corrupt);
@@ -260,18 +320,116 @@ TEST_CASE("segment: malformed bodies behind a valid seal") {
     CHECK(newer.error().code == Code::unsupported);
 }
 
-TEST_CASE("segment: known-answer vector segment_v1") {
+TEST_CASE("segment: known-answer vector segment_v2") {
     testing::FixedRandom rnd(1);
-    Segment s = vector_segment();
+    Segment s = vector_segment(2);
     Bytes file = encode_segment(fixed_key(), s);
     const std::string hex = to_hex(file);
-    CHECK_MESSAGE(hex == testing::doc_vector("segment_v1"), "segment_v1 (" << file.size() << " bytes): " << hex);
+    CHECK_MESSAGE(hex == testing::doc_vector("segment_v2"), "segment_v2 (" << file.size() << " bytes): " << hex);
+    CHECK(file.size() == 64 + 40 + 8 + 4 + 4 + 6 + 4 + 56 + 4 + 101 + 102 + 205 + 49 + 115 + 70);
 
-    auto published = from_hex(testing::doc_vector("segment_v1"));
+    auto published = from_hex(testing::doc_vector("segment_v2"));
     REQUIRE(published.ok());
     auto back = decode_segment(fixed_key(), *published);
     REQUIRE_MESSAGE(back.ok(), back.error().context);
+    CHECK(back->version == 2);
+    CHECK(back->device_name == "laptop");
     CHECK(*back == s);
+}
+
+// Written by the coffer of journal version 1: still read, without a device
+// name or seen versions.
+TEST_CASE("segment: known-answer vector segment_v1 still decodes") {
+    Segment s;
+    {
+        testing::FixedRandom rnd(1);
+        s = vector_segment(1);
+    }
+    auto published = from_hex(testing::doc_vector("segment_v1"));
+    REQUIRE(published.ok());
+    REQUIRE(published->size() == 736);
+    CHECK((*published)[7] == 1);
+    auto back = decode_segment(fixed_key(), *published);
+    REQUIRE_MESSAGE(back.ok(), back.error().context);
+    CHECK(back->version == 1);
+    CHECK(back->device_name.empty());
+    CHECK(*back == s);
+    auto* rename = std::get_if<OpRename>(&back->ops.back().body);
+    REQUIRE(rename);
+    CHECK(rename->replaced_seen.is_zero());
+
+    // The test's version 1 writer (journal_v1.h) makes the same bytes.
+    {
+        testing::FixedRandom rnd(1);
+        Segment again = vector_segment(1);
+        CHECK(to_hex(testing::encode_segment_v1(fixed_key(), again)) == testing::doc_vector("segment_v1"));
+    }
+
+    // Written again, it is a version 2 segment of the same content.
+    Bytes now = encode_segment(fixed_key(), *back);
+    CHECK(now[7] == 2);
+    CHECK(now.size() == published->size() + 4 + 16);  // the empty device name, the rename's replaced_seen
+    auto v2 = decode_segment(fixed_key(), now);
+    REQUIRE(v2.ok());
+    CHECK(v2->version == 2);
+    Segment expect = *back;
+    expect.version = 2;
+    CHECK(*v2 == expect);
+}
+
+TEST_CASE("segment: a version 1 segment with unlinks and renames") {
+    testing::FixedRandom rnd(3);
+    auto key = fixed_key();
+    Segment s;
+    s.device = crypto::random_id();
+    s.seq = 4;
+    s.prev = filled(0x33);
+    s.hlc = 77;
+    s.merged = {{crypto::random_id(), 2, filled(0xcc)}};
+    const Id128 dir = crypto::random_id(), a = crypto::random_id(), b = crypto::random_id();
+    s.ops.push_back({78, OpUnlink{dir, "gone", a, {}}});
+    s.ops.push_back({79, OpRename{dir, "x", dir, "y", 0, a, b, {}}});
+    s.ops.push_back({80, OpRename{dir, "p", dir, "q", kRenameExchange, a, b, {}}});
+    s.ops.push_back({81, OpSetXattr{a, "user.k", Bytes{'v'}}});
+    s.ops.push_back({82, OpUnlink{dir, "also gone", b, {}}});
+    s.version = 1;
+    Bytes file = testing::encode_segment_v1(key, s);
+    CHECK(file.size() == 64 + 40 + 8 + 4 + 4 + 56 + 4 + (13 + 36 + 4) + 2 * (13 + 76 + 2) + (13 + 24 + 6 + 1) +
+                             (13 + 36 + 9));
+    auto back = decode_segment(key, file);
+    REQUIRE_MESSAGE(back.ok(), back.error().context);
+    CHECK(back->version == 1);
+    CHECK(*back == s);
+    for (const Op& op : back->ops) {
+        if (auto* u = std::get_if<OpUnlink>(&op.body)) CHECK(u->seen.is_zero());
+        if (auto* r = std::get_if<OpRename>(&op.body)) CHECK(r->replaced_seen.is_zero());
+    }
+
+    // Under a version 1 prefix the body is read the old way: a version 2
+    // body there (a device name, seen versions) is corrupt, and so is a
+    // version 1 body under a version 2 prefix.
+    Segment now = s;
+    now.version = 2;
+    Bytes v2 = encode_segment(key, now);
+    Bytes v2_body = crypto::open(key, ByteSpan(v2).subspan(kSegmentPrefixSize), ByteSpan(v2).first(kSegmentPrefixSize))
+                        .value();
+    CHECK(code_of(key, seal_body(key, file, v2_body)) == Code::corrupt);
+    CHECK(code_of(key, seal_body(key, v2, testing::segment_body_v1(s))) == Code::corrupt);
+    CHECK(decode_segment(key, seal_body(key, v2, v2_body)).ok());
+    CHECK(decode_segment(key, seal_body(key, file, testing::segment_body_v1(s))).ok());
+}
+
+TEST_CASE("segment: the writer cuts a device name to kMaxDeviceName bytes") {
+    auto key = fixed_key();
+    Segment s = sample(1, 3);
+    s.device_name = std::string(kMaxDeviceName, 'n');
+    auto back = decode_segment(key, encode_segment(key, s));
+    REQUIRE(back.ok());
+    CHECK(*back == s);
+    s.device_name += "tail";
+    back = decode_segment(key, encode_segment(key, s));
+    REQUIRE(back.ok());
+    CHECK(back->device_name == std::string(kMaxDeviceName, 'n'));
 }
 
 // The writer publish uses: ops encoded one by one (or as a block already
@@ -280,15 +438,10 @@ TEST_CASE("segment: known-answer vector segment_v1") {
 TEST_CASE("segment: SegmentWriter gives the bytes of the body sealed apart") {
     auto key = fixed_key();
     auto reference = [&](const Segment& s, uint64_t seed) {
-        ByteWriter prefix;
-        prefix.raw(as_bytes("COFFERJ"));
-        prefix.u8(1);
-        prefix.id(s.device);
-        prefix.u64(s.seq);
-        prefix.raw(s.prev);
         ByteWriter body;
         body.u64(s.hlc);
         body.u32(s.key_epoch);
+        body.str(s.device_name);
         body.u32(static_cast<uint32_t>(s.merged.size()));
         for (const auto& e : s.merged) {
             body.id(e.device);
@@ -298,7 +451,7 @@ TEST_CASE("segment: SegmentWriter gives the bytes of the body sealed apart") {
         body.u32(static_cast<uint32_t>(s.ops.size()));
         for (const auto& op : s.ops) encode_op(body, op);
         testing::FixedRandom rnd(seed);
-        Bytes out = prefix.take();
+        Bytes out = testing::segment_prefix(2, s);
         Bytes sealed = crypto::seal(key, body.bytes(), out);
         out.insert(out.end(), sealed.begin(), sealed.end());
         return out;
@@ -332,8 +485,8 @@ TEST_CASE("segment: SegmentWriter gives the bytes of the body sealed apart") {
                     file = w.finish(key);
                 }
                 CHECK(file == reference(s, seed));
-                CHECK(file.size() == kSegmentPrefixSize + crypto::kSealOverhead + 8 + 4 + 4 +
-                                         s.merged.size() * (16 + 8 + 32) + 4 + all.size());
+                CHECK(file.size() == kSegmentPrefixSize + crypto::kSealOverhead + 8 + 4 + 4 + s.device_name.size() +
+                                         4 + s.merged.size() * (16 + 8 + 32) + 4 + all.size());
                 auto back = decode_segment(key, file);
                 REQUIRE_MESSAGE(back.ok(), back.error().context);
                 CHECK(*back == s);

@@ -978,13 +978,22 @@ std::vector<Case> segment_cases(Reference& ref) {
         for (F f : {F{"magic", 0, 6}, F{"kind", 6, 1}, F{"version", 7, 1}, F{"device", 8, 16}, F{"seq", 24, 8},
                     F{"prev", 32, 32}, F{"nonce", 64, 24}, F{"ciphertext", 88, size - 104}, F{"tag", size - 16, 16}})
             for (uint64_t pos : positions(f.off, f.len)) {
-                Case c = base(std::string(f.name) + " " + pos_label(pos, f.off, f.len) + " ^01");
+                // The version byte flipped (2 ^ 1 = 3) reads as a newer journal.
+                Case c = base(std::string(f.name) + " " + pos_label(pos, f.off, f.len) + " ^01",
+                              f.off == 7 ? Code::unsupported : Code::corrupt);
                 c.mutate = flip_at(rel, pos);
                 out.push_back(c);
             }
         {
-            Case c = base("version set to 2 (a newer coffer)", Code::unsupported);
-            c.mutate = set_at(rel, 7, 2);
+            Case c = base("version set to 3 (a newer coffer)", Code::unsupported);
+            c.mutate = set_at(rel, 7, 3);
+            out.push_back(c);
+        }
+        {
+            // Read as journal 1, the device name and seen versions would be
+            // lost; the version byte is associated data, so it fails authentication.
+            Case c = base("version set to 1 (a downgrade to journal 1)");
+            c.mutate = set_at(rel, 7, 1);
             out.push_back(c);
         }
         struct Cut {
