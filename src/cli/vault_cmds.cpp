@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "commands.h"
+#include "control.h"
 #include "secrets.h"
 #include "coffer/format/slots.h"
 #include "coffer/sync/sync.h"
@@ -166,6 +167,9 @@ int run_fsck(const Args& a) {
               << " chunks, " << r->files << " files; " << r->orphans << " unreferenced objects\n";
     for (const auto& t : r->tampered) std::cout << "TAMPERED: " << t << "\n";
     for (const auto& p : r->pending) std::cout << "pending:  " << p << "\n";
+    // Names are the vault's (hex ids and a sync client's file names), not
+    // the user's: printed escaped, as the cloud chose them.
+    for (const auto& f : r->foreign) std::cout << "ignored:  " << printable(f) << " (not coffer's: a sync client's or another program's file)\n";
     if (!r->tampered.empty()) {
         std::cout << r->tampered.size() << " problem(s): the vault was modified outside coffer\n";
         return kExitCorrupt;

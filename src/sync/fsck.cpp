@@ -18,6 +18,14 @@
 namespace coffer::sync {
 
 namespace {
+bool is_hex(std::string_view s, size_t n) {
+    return s.size() == n && std::all_of(s.begin(), s.end(), [](char c) {
+               return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+           });
+}
+}  // namespace
+
+namespace {
 struct ScratchDir {
     std::string path;
     ScratchDir() {
@@ -94,10 +102,23 @@ Result<FsckReport> fsck(store::Vault& vault, const format::Header& header, const
         report.pending.push_back(gap + ": not arrived yet (later segments of that device have); the files it "
                                        "changes are checked as they were before it");
     // Segments: the journal folders, all applied by the open (up to a gap).
+    // Only names coffer writes count; the rest (a sync client's temporary
+    // files, conflict copies, desktop.ini, …) are listed as foreign.
     COFFER_ASSIGN(auto devices, vault.backend().list("journal"));
     for (const auto& d : devices) {
-        COFFER_ASSIGN(auto segs, vault.backend().list("journal/" + d));
-        report.segments += segs.size();
+        if (!is_hex(d, 32)) {
+            report.foreign.push_back("journal/" + d);
+            continue;
+        }
+        auto segs = vault.backend().list("journal/" + d);
+        if (!segs.ok()) {
+            report.foreign.push_back("journal/" + d);
+            continue;
+        }
+        for (const auto& n : *segs) {
+            if (is_hex(n, 16)) report.segments += 1;
+            else report.foreign.push_back("journal/" + d + "/" + n);
+        }
     }
     std::vector<std::pair<vfs::Ino, std::string>> files;
     COFFER_TRY(regular_files(fs, report, files));
@@ -128,8 +149,17 @@ Result<FsckReport> fsck(store::Vault& vault, const format::Header& header, const
     for (const auto& id : referenced) ref.insert(id.hex());
     COFFER_ASSIGN(auto prefixes, vault.backend().list("objects"));
     for (const auto& p : prefixes) {
-        COFFER_ASSIGN(auto names, vault.backend().list("objects/" + p));
-        for (const auto& n : names) {
+        auto names = is_hex(p, 2) ? vault.backend().list("objects/" + p) : Result<std::vector<std::string>>(
+                                                                              make_error(Code::invalid, "foreign"));
+        if (!names.ok()) {
+            report.foreign.push_back("objects/" + p);
+            continue;
+        }
+        for (const auto& n : *names) {
+            if (!is_hex(n, 32) || n.compare(0, 2, p) != 0) {
+                report.foreign.push_back("objects/" + p + "/" + n);
+                continue;
+            }
             report.objects += 1;
             if (!ref.count(n)) report.orphans += 1;
         }

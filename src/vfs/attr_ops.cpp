@@ -140,12 +140,12 @@ Result<Attr> Core::setattr(Ino ino, const SetAttrReq& req, const Ctx& ctx) {
             op.times.ctime_ns = from_ts(*req.ctime);
         else
             op.times.ctime_ns = kernel_times_ && S_ISREG(n.mode) ? n.ctime : now;
-        if (n.nlink == 0 && !req.size) {
-            // A file with no name left (unlinked, maybe still open): only
-            // this mount can see it and it goes when the last handle does,
-            // so the change is not journaled. The kernel sends one such
-            // setattr after every unlink with the write-back cache (the new
-            // ctime of the unlinked inode).
+        if (n.nlink == 0 && !req.size && op.mask == format::kSetCtime) {
+            // The kernel sends one such setattr after every unlink with the
+            // write-back cache (the new ctime of the unlinked inode): not
+            // journaled, ctime is this device's own. Anything else about a
+            // deleted node is journaled: another device's edit may bring it
+            // back, and every device must then hold the same node.
             COFFER_TRY(apply_op(format::Op{clock_.next(), op}));
         } else {
             COFFER_TRY(record(format::Op{clock_.next(), op}));

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <map>
+#include <set>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -181,7 +182,7 @@ private:
     Result<MergeReport> merge_locked() REQUIRES(mu_);
     Status scan_journal(std::vector<std::unique_ptr<Incoming>>& out) REQUIRES(mu_);
     Status check_heads() REQUIRES(mu_);
-    Status file_local_changes() REQUIRES(mu_);
+    Status file_local_changes(bool restart = true) REQUIRES(mu_);
     Status prune_undo() REQUIRES(mu_);
     Status tell_kernel(const index::Index::Touched& t, MergeReport& rep) REQUIRES(mu_);
     std::string device_name_of(const Id128& device) REQUIRES(mu_);
@@ -226,7 +227,9 @@ private:
     uint64_t next_fh_ GUARDED_BY(mu_) = 1;
     std::unordered_map<Ino, std::shared_ptr<const crypto::SecretBytes>> keys_ GUARDED_BY(mu_);
     std::vector<std::string> journal_gaps_ GUARDED_BY(mu_);
-    std::vector<std::string> waiting_ GUARDED_BY(mu_);  // the last merge's MergeReport::waiting
+    std::vector<std::string> waiting_ GUARDED_BY(mu_);
+    std::vector<std::string> gap_waiters_ GUARDED_BY(mu_);  // "… waits for <missing>" per gap
+    std::set<std::string> gaps_logged_ GUARDED_BY(mu_);  // each missing segment is logged once  // the last merge's MergeReport::waiting
     uint64_t merge_conflicts_ GUARDED_BY(mu_) = 0;  // counted by the running merge
     uint64_t merge_skipped_ GUARDED_BY(mu_) = 0;
     bool started_ GUARDED_BY(mu_) = false;  // start() has returned: a kernel may cache the tree

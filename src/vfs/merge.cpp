@@ -116,12 +116,13 @@ std::string Core::device_name_of(const Id128& device) {
 }
 
 // Ends the capture of local changes so far and files it under kLocalKey;
-// starts a new one. Caller holds mu_, inside the batch.
-Status Core::file_local_changes() {
+// starts a new one unless `restart` is false (a merge, which captures each
+// segment on its own). Caller holds mu_, inside the batch.
+Status Core::file_local_changes(bool restart) {
     if (!ix_->capturing()) return {};
     COFFER_ASSIGN(Bytes undo, ix_->capture_take());
     if (!undo.empty()) COFFER_TRY(ix_->push_undo(index::UndoEntry{0, kLocalKey, kLocalKey, {}, std::move(undo)}));
-    return ix_->capture_begin();
+    return restart ? ix_->capture_begin() : Status{};
 }
 
 // Reads every segment of other devices that is not applied here and
@@ -130,6 +131,7 @@ Status Core::scan_journal(std::vector<std::unique_ptr<Incoming>>& out) {
     COFFER_ASSIGN(auto devices, vault_.backend().list("journal"));
     COFFER_ASSIGN(int64_t own_next, ix_->meta_int("next_seq", 1));
     journal_gaps_.clear();
+    gap_waiters_.clear();
     for (const auto& dev_hex : devices) {
         if (!is_hex(dev_hex, 32)) continue;  // not coffer's (a sync client's file)
         COFFER_ASSIGN(Id128 dev, Id128::from_hex(dev_hex));
@@ -146,7 +148,11 @@ Status Core::scan_journal(std::vector<std::unique_ptr<Incoming>>& out) {
                 // Later segments are here, so the missing one exists: the
                 // cloud has not delivered it yet. What follows it waits.
                 std::string missing = seq_name(dev, expect);
+                if (gaps_logged_.insert(missing).second)
+                    log::warn("pending: vault file " + missing + " has not arrived (later segments of that device "
+                              "have); its changes and the later ones are not applied yet");
                 journal_gaps_.push_back(missing);
+                gap_waiters_.push_back(seq_name(dev, seq) + ": waits for " + missing + ", which has not arrived");
                 break;
             }
             ++expect;
@@ -238,7 +244,7 @@ Result<MergeReport> Core::merge_locked() {
     COFFER_TRY(check_heads());
     std::vector<std::unique_ptr<Incoming>> fresh;
     COFFER_TRY(scan_journal(fresh));
-    for (const auto& g : journal_gaps_) rep.waiting.push_back(g + ": has not arrived (later segments of its device have)");
+    rep.waiting = gap_waiters_;
 
     // Causal readiness, to a fixed point: a segment is ready when its
     // device's previous one and everything its vector names are applied
@@ -311,7 +317,7 @@ Result<MergeReport> Core::merge_locked() {
     COFFER_TRY(ensure_tx());
     // Place the local changes since the last merge in the order: they are
     // this device's segments since then (all published, checked above).
-    COFFER_TRY(file_local_changes());
+    COFFER_TRY(file_local_changes(/*restart=*/false));
     COFFER_ASSIGN(int64_t own_from, ix_->meta_int("merge_own_from", 0));
     if (own_from > 0) {
         COFFER_ASSIGN(int64_t from_hlc, ix_->meta_int("merge_own_from_hlc", 0));
@@ -326,7 +332,10 @@ Result<MergeReport> Core::merge_locked() {
         COFFER_TRY(ix_->relabel_undo(kLocalKey, kNeverKey, kNeverKey, {}));
     }
     COFFER_TRY(prune_undo());
-    if (todo.empty()) return rep;  // the committer commits the bookkeeping
+    if (todo.empty()) {
+        if (!opts_.read_only) COFFER_TRY(ix_->capture_begin());
+        return rep;  // the committer commits the bookkeeping
+    }
     const Bytes first = todo.front()->key;
     COFFER_ASSIGN(int64_t pruned_below, ix_->meta_int("undo_pruned_below", 0));
     if (todo.front()->seg.hlc < static_cast<uint64_t>(pruned_below))

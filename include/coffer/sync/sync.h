@@ -66,6 +66,7 @@ struct FsckReport {
     uint64_t segments = 0, objects = 0, chunks = 0, files = 0, orphans = 0;
     std::vector<std::string> tampered;  // "path/in/vault: object … block 3 failed authentication"
     std::vector<std::string> pending;   // referenced vault files that have not arrived
+    std::vector<std::string> foreign;   // files in the vault that are not coffer's (ignored)
     bool clean() const { return tampered.empty() && pending.empty(); }
 };
 Result<FsckReport> fsck(store::Vault& vault, const format::Header& header, const crypto::SecretBytes& master);
