@@ -156,6 +156,7 @@ tree_digest "$L_MNT" >"$T/tree.l2"
 tree_digest "$D_MNT" >"$T/tree.d2"
 assert_file_eq "$T/tree.l2" "$T/tree.d2" "the two mounted folders hold the same tree after auto-sync"
 digest_mounted=$(digest_of "$L_MNT")
+assert_fails_with "$EX_BUSY" "$COFFER" status --digest "$CLOUD" --state "$L_STATE" --password-file "$PW"
 coffer_unmount "$L_MNT" >/dev/null || fail "unmount laptop"
 coffer_unmount "$D_MNT" >/dev/null || fail "unmount desktop"
 
