@@ -11,6 +11,10 @@
 #     mounted folder without a remount, also in a folder listing and a file
 #     the kernel cached before the change (so the merge must invalidate them).
 #  3. Unmounted: status --digest, conflicts and devices on the vault folder.
+# New contents are longer than the old ones on purpose: a kernel that kept
+# the old size of a cached file (the write-back cache trusts its own i_size)
+# shows the new content cut short. COFFER_MDM_OPTS=no_writeback_cache (any
+# -o value) mounts both devices with it, to tell such a failure apart.
 source "$(dirname "$0")/lib.sh"
 
 L_MNT=$T/laptop/mnt L_STATE=$T/laptop/state
@@ -26,7 +30,7 @@ mount_as() {
         laptop) MNT=$L_MNT STATE=$L_STATE ;;
         desktop) MNT=$D_MNT STATE=$D_STATE ;;
     esac
-    coffer_mount --device-name "$name" "$@" || fatal "mount $name $*"
+    coffer_mount --device-name "$name" ${COFFER_MDM_OPTS:+-o "$COFFER_MDM_OPTS"} "$@" || fatal "mount $name $*"
     require_mounted "$MNT"
 }
 # eventually DESC CMD...: CMD succeeds within WAIT_S seconds (polled).
