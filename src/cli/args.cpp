@@ -83,6 +83,13 @@ void add_unlock_options(CLI::App* sub, Args& a) {
     pw->excludes(rk);
 }
 
+// TARGET and what opening a vault that is not mounted takes.
+void add_target_options(CLI::App* sub, Args& a) {
+    sub->add_option("TARGET", a.target, "a mounted folder, or a vault that is not mounted")->required();
+    add_unlock_options(sub, a);
+    sub->add_option("--state", a.state_dir, "local state folder (vault not mounted)");
+}
+
 }  // namespace
 
 Parsed parse_args(int argc, const char* const* argv) {
@@ -122,14 +129,20 @@ Parsed parse_args(int argc, const char* const* argv) {
     auto* unmount = app.add_subcommand("unmount", "sync, unmount and wait for the daemon to exit");
     unmount->add_option("MOUNTPOINT", a.mountpoint, "the mounted folder")->required();
 
-    auto* sync = app.add_subcommand("sync", "publish changes to the vault");
-    sync->add_option("TARGET", a.target, "a mounted folder, or a vault that is not mounted")->required();
-    add_unlock_options(sync, a);
-    sync->add_option("--state", a.state_dir, "local state folder (vault not mounted)");
-    sync->add_option("--device-name", a.device_name, "as for mount: the name of a new local state's device");
+    auto* sync = app.add_subcommand("sync", "publish changes to the vault, then merge other devices' changes");
+    add_target_options(sync, a);
+    sync->add_option("--device-name", a.device_name,
+                     "this device's name, when the local state is new (default: the host name)");
 
-    auto* status = app.add_subcommand("status", "what a mounted vault has not published yet");
-    status->add_option("MOUNTPOINT", a.mountpoint, "the mounted folder")->required();
+    auto* status = app.add_subcommand("status", "this device: what is not published, conflicts, waiting segments");
+    add_target_options(status, a);
+    status->add_flag("--digest", a.digest, "print only the digest of the tree (one hex line), to compare devices");
+
+    auto* conflicts = app.add_subcommand("conflicts", "list the conflict copies merges made, one path per line");
+    add_target_options(conflicts, a);
+
+    auto* devices = app.add_subcommand("devices", "list the devices that wrote to the vault");
+    add_target_options(devices, a);
 
     auto* info = app.add_subcommand("info", "show a vault's header without unlocking it");
     info->add_option("VAULT", a.vault, "the vault folder")->required();
@@ -164,6 +177,8 @@ Parsed parse_args(int argc, const char* const* argv) {
     else if (unmount->parsed()) a.command = Command::unmount;
     else if (sync->parsed()) a.command = Command::sync;
     else if (status->parsed()) a.command = Command::status;
+    else if (conflicts->parsed()) a.command = Command::conflicts;
+    else if (devices->parsed()) a.command = Command::devices;
     else if (info->parsed()) a.command = Command::info;
     else if (passwd->parsed()) a.command = Command::passwd;
     else a.command = Command::fsck;

@@ -29,13 +29,13 @@ enum Exit : int {
 int exit_code_for(Code code) noexcept;
 inline int exit_code_for(const Error& e) noexcept { return exit_code_for(e.code); }
 
-enum class Command { init, mount, unmount, sync, status, info, passwd, fsck };
+enum class Command { init, mount, unmount, sync, status, conflicts, devices, info, passwd, fsck };
 
 struct Args {
     Command command = Command::info;
     std::string vault;        // init, mount, info, passwd, fsck
-    std::string mountpoint;   // mount, unmount, status
-    std::string target;       // sync: a mountpoint or a vault
+    std::string mountpoint;   // mount, unmount
+    std::string target;       // sync, status, conflicts, devices: a mountpoint or a vault
     std::string password_file;
     std::string recovery_key_file;  // init: where to write it; otherwise: unlock with it
     std::string new_password_file;  // passwd

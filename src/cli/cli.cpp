@@ -26,6 +26,8 @@ int main(int argc, char** argv) {
             case Command::unmount: return run_unmount(a);
             case Command::sync: return run_sync(a);
             case Command::status: return run_status(a);
+            case Command::conflicts: return run_conflicts(a);
+            case Command::devices: return run_devices(a);
             case Command::info: return run_info(a);
             case Command::passwd: return run_passwd(a);
             case Command::fsck: return run_fsck(a);

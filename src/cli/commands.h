@@ -20,6 +20,8 @@ int run_mount(const Args& a);     // daemon.cpp
 int run_unmount(const Args& a);
 int run_sync(const Args& a);
 int run_status(const Args& a);
+int run_conflicts(const Args& a);
+int run_devices(const Args& a);
 int run_fsck(const Args& a);
 
 // Prints "coffer: <message>" (plus a hint for some codes) and returns the exit code.

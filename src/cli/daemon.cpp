@@ -19,6 +19,7 @@
 #include "auto_sync.h"
 #include "commands.h"
 #include "control.h"
+#include "queries.h"
 #include "secrets.h"
 #include "coffer/fuse/session.h"
 #include "coffer/sync/sync.h"
@@ -185,13 +186,21 @@ struct Daemon {
                 send_error(fd, exit_code_for(s.error()), s.error().message());
                 return;
             }
-            send_line(fd, "vault:                  " + vault);
-            send_line(fd, "mounted on:             " + mountpoint);
-            send_line(fd, "local state:            " + state_dir);
-            send_line(fd, "device:                 " + s->device);
-            send_line(fd, "pending operations:     " + std::to_string(s->pending_ops));
-            send_line(fd, "staged bytes:           " + std::to_string(s->staged_bytes));
-            send_line(fd, "last published segment: " + std::to_string(s->last_seq));
+            send_line(fd, wire_form("vault:                  " + vault));
+            send_line(fd, wire_form("mounted on:             " + mountpoint));
+            send_line(fd, wire_form("local state:            " + state_dir));
+            for (const auto& l : status_lines(*s)) send_line(fd, l);
+            send_ok(fd, "");
+        } else if (auto q = query_of(req.command)) {
+            auto lines = [&] {
+                KeepAlive alive(fd);
+                return answer_query(fs->replica(), *q, now_ms());
+            }();
+            if (!lines.ok()) {
+                send_error(fd, exit_code_for(lines.error()), lines.error().message());
+                return;
+            }
+            for (const auto& l : *lines) send_line(fd, l);
             send_ok(fd, "");
         } else if (req.command == "unmount") {
             log::info("unmount requested");

@@ -1,11 +1,14 @@
-// Subcommands that talk to a mounted daemon: unmount, sync, status (and
-// `sync VAULT` for a vault that is not mounted).
+// Subcommands that talk to a mounted daemon: unmount, sync, status,
+// conflicts, devices; all but unmount also take a vault that is not
+// mounted, and then open it here.
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
+#include <cstdlib>
 #include <chrono>
 #include <iostream>
 #include <thread>
@@ -13,6 +16,7 @@
 #include "auto_sync.h"
 #include "commands.h"
 #include "control.h"
+#include "queries.h"
 #include "coffer/sync/sync.h"
 
 namespace coffer::cli {
@@ -110,50 +114,116 @@ int run_unmount(const Args& a) {
     return kExitOk;
 }
 
-int run_status(const Args& a) {
-    auto mp = mountpoint_arg(a.mountpoint);
-    if (!mp.ok()) return report(mp.error());
-    auto reply = ask_daemon(*mp, "status", false);
-    if (!reply.ok()) {
-        if (reply.error().code == Code::not_found && !is_coffer_mount(*mp))
-            return report(make_error(Code::not_found, *mp + " is not a mounted coffer folder"));
-        return report(reply.error());
+namespace {
+
+// Where TARGET points: a mounted coffer folder (its daemon answers) or a
+// vault folder that this command opens itself.
+struct Target {
+    std::string path;  // canonical
+    bool mounted = false;
+};
+
+Result<Target> resolve_target(const std::string& arg) {
+    struct stat st{};
+    if (::stat(arg.c_str(), &st) != 0) {
+        if (errno == ENOTCONN)
+            return make_error(Code::busy, arg + " is a stale mount (its daemon is gone): run `coffer unmount " + arg + "`");
+        if (errno == ENOENT) return make_error(Code::not_found, arg + " does not exist");
+        return sys_error(errno, arg);
     }
-    return print_reply(*reply);
+    COFFER_ASSIGN(std::string path, canonical_mountpoint(arg));
+    if (is_coffer_mount(path)) return Target{path, true};
+    if (::access((path + "/coffer.vault").c_str(), F_OK) != 0)
+        return make_error(Code::not_found, arg + " is neither a mounted coffer folder nor a vault");
+    return Target{path, false};
 }
 
-int run_sync(const Args& a) {
-    struct stat st{};
-    if (::stat(a.target.c_str(), &st) != 0) {
-        if (errno == ENOTCONN)
-            return report(make_error(Code::busy, a.target + " is a stale mount (its daemon is gone): run `coffer unmount " +
-                                                     a.target + "`"));
-        return report(sys_error(errno, a.target));
-    }
-    auto target = canonical_mountpoint(a.target);
-    if (!target.ok()) return report(target.error());
+// A vault that is not mounted, opened here with this device's local state.
+// Opening merges the other devices' segments that are ready; `read_only`
+// publishes nothing and changes no file.
+struct OpenedHere {
+    OpenedVault ov;                       // outlives fs, which uses the vault
+    std::unique_ptr<vfs::Filesystem> fs;
+    std::string state_dir;
+};
 
-    if (is_coffer_mount(*target)) {
-        auto reply = ask_daemon(*target, "sync", false);
+Result<OpenedHere> open_here(const Args& a, const std::string& vault, bool read_only) {
+    Args va = a;
+    va.vault = vault;
+    OpenedHere h;
+    COFFER_ASSIGN(h.ov, open_and_unlock(va));
+    COFFER_ASSIGN(h.state_dir, resolve_state_dir(va, h.ov.unlocked->header));
+    if (read_only && ::access((h.state_dir + "/index.db").c_str(), F_OK) != 0)
+        std::cerr << "coffer: no local state in " << h.state_dir
+                  << " yet: rebuilding it from the vault (a new device, which publishes nothing until it syncs)\n";
+    COFFER_ASSIGN(h.fs, open_filesystem(h.ov, h.state_dir, read_only, a.device_name));
+    return h;
+}
+
+std::string absolute_path(const std::string& p) {
+    char buf[PATH_MAX];
+    return ::realpath(p.c_str(), buf) ? std::string(buf) : p;
+}
+
+// Lines built here are printed as the client prints a daemon's lines.
+void print_lines(const std::vector<std::string>& lines) {
+    for (const auto& l : lines) std::cout << printable(l) << "\n";
+}
+
+int run_query(const Args& a, Query q) {
+    auto t = resolve_target(a.target);
+    if (!t.ok()) return report(t.error());
+    if (t->mounted) {
+        auto reply = ask_daemon(t->path, command_of(q), false);
         if (!reply.ok()) return report(reply.error());
         return print_reply(*reply);
     }
+    auto h = open_here(a, t->path, true);
+    if (!h.ok()) return report(h.error());
+    auto lines = answer_query(h->fs->replica(), q, now_ms());
+    if (!lines.ok()) return report(lines.error());
+    print_lines(*lines);
+    return kExitOk;
+}
 
-    // Not mounted: a vault folder, published without FUSE.
-    if (::access((*target + "/coffer.vault").c_str(), F_OK) != 0)
-        return report(make_error(Code::not_found, a.target + " is neither a mounted coffer folder nor a vault"));
-    harden_process();
-    Args va = a;
-    va.vault = a.target;
-    auto ov = open_and_unlock(va);
-    if (!ov.ok()) return report(ov.error());
-    auto state = resolve_state_dir(va, ov->unlocked->header);
-    if (!state.ok()) return report(state.error());
-    auto fs = open_filesystem(*ov, *state, false, a.device_name);
-    if (!fs.ok()) return report(fs.error());
-    auto r = sync::sync((*fs)->replica());
+}  // namespace
+
+int run_status(const Args& a) {
+    if (a.digest) return run_query(a, Query::digest);
+    auto t = resolve_target(a.target);
+    if (!t.ok()) return report(t.error());
+    if (t->mounted) {
+        auto reply = ask_daemon(t->path, "status", false);
+        if (!reply.ok()) return report(reply.error());
+        return print_reply(*reply);
+    }
+    auto h = open_here(a, t->path, true);
+    if (!h.ok()) return report(h.error());
+    auto s = sync::status(h->fs->replica());
+    if (!s.ok()) return report(s.error());
+    std::vector<std::string> lines = {wire_form("vault:                  " + t->path + " (not mounted)"),
+                                      wire_form("local state:            " + absolute_path(h->state_dir))};
+    for (auto& l : status_lines(*s)) lines.push_back(std::move(l));
+    print_lines(lines);
+    return kExitOk;
+}
+
+int run_conflicts(const Args& a) { return run_query(a, Query::conflicts); }
+int run_devices(const Args& a) { return run_query(a, Query::devices); }
+
+int run_sync(const Args& a) {
+    auto t = resolve_target(a.target);
+    if (!t.ok()) return report(t.error());
+    if (t->mounted) {
+        auto reply = ask_daemon(t->path, "sync", false);
+        if (!reply.ok()) return report(reply.error());
+        return print_reply(*reply);
+    }
+    auto h = open_here(a, t->path, false);
+    if (!h.ok()) return report(h.error());
+    auto r = sync::sync(h->fs->replica());
     if (!r.ok()) return report(r.error());
-    if (Status f = (*fs)->flush_all(); !f.ok()) return report(f.error());
+    if (Status f = h->fs->flush_all(); !f.ok()) return report(f.error());
     std::cout << sync_summary(*r) << "\n";
     return kExitOk;
 }

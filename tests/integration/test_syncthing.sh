@@ -6,7 +6,8 @@
 # a time here (coffer unmount, Syncthing carries the change, the other
 # mounts): A writes a tree, B sees it byte for byte and changes it, A sees
 # B's changes. Syncthing's marker folder, its temp files and the files a
-# desktop drops into a synced folder must not get in the way.
+# desktop drops into a synced folder must not get in the way. Then both
+# devices are mounted at once with auto-sync, edit at once, and converge.
 # shellcheck disable=SC2034  # read by lib_sync_engines.sh
 SYNC_ENGINES=syncthing
 source "$(dirname "$0")/lib_sync_engines.sh"
@@ -236,45 +237,57 @@ check "Syncthing made no conflict copies" \
     test -z "$(find "$A_DIR" "$B_DIR" -name '*.sync-conflict-*' | head -n 1)"
 
 # ---------------------------------------------------------------- both at once
-# waits for issue 13 (parts 2-4: merge on sync, conflict copies, kernel
-# invalidation): both devices mounted at once, each publishing while the
-# other is mounted. COFFER_RUN_WAITING=1 runs it.
-both_at_once() {
-    log "both devices mounted at once"
-    device A
-    coffer_mount || { fail "A: mount for the concurrent session"; return 1; }
-    device B
-    coffer_mount || { fail "B: mount for the concurrent session"; return 1; }
-    mkdir "$A_MNT/only-A" && printf 'A at once\n' >"$A_MNT/only-A/a.txt"
-    printf 'B at once\n' >"$B_MNT/from-B/b-at-once.txt"
-    printf 'A edits the note\n' >>"$A_MNT/docs/note.txt"
-    printf 'B edits the note\n' >>"$B_MNT/docs/note.txt"
-    check "A: coffer sync while B is mounted" coffer sync "$A_MNT"
-    check "B: coffer sync while A is mounted" coffer sync "$B_MNT"
-    wait_sync "both devices' concurrent segments" || return 1
-    check "A: coffer sync pulls B's segment" coffer sync "$A_MNT"
-    check "B: coffer sync pulls A's segment" coffer sync "$B_MNT"
-    assert_eq "B at once" "$(cat "$A_MNT/from-B/b-at-once.txt" 2>&1)" "A sees B's new file without a remount"
-    assert_eq "A at once" "$(cat "$B_MNT/only-A/a.txt" 2>&1)" "B sees A's new file without a remount"
-    local notes_a notes_b
-    notes_a=$(cat "$A_MNT"/docs/note*.txt 2>&1)
-    notes_b=$(cat "$B_MNT"/docs/note*.txt 2>&1)
-    assert_match "A edits the note" "$notes_a" "A: A's edit of the note survives"
-    assert_match "B edits the note" "$notes_a" "A: B's edit of the note survives (a conflict copy)"
-    check "the conflict copy is named as issue 13 says" \
-        test -n "$(find "$A_MNT/docs" -name 'note (conflict * [0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9] [0-9]*).txt' | head -n 1)"
-    tree_digest "$A_MNT" >"$T/digest.concurrent-a"
-    tree_digest "$B_MNT" >"$T/digest.concurrent-b"
-    assert_file_eq "$T/digest.concurrent-a" "$T/digest.concurrent-b" "A and B hold the same tree after both synced"
-    coffer_unmount "$A_MNT" || fail "A: coffer unmount exit $?"
-    coffer_unmount "$B_MNT" || fail "B: coffer unmount exit $?"
-    wait_sync "after the concurrent session"
+# Both devices mounted at once with auto-sync (-o sync_interval=2): each
+# publishes on its own, Syncthing carries the segments, each daemon merges
+# what arrives and tells its kernel. Both edit the same file before either
+# has seen the other's edit (within one sync interval: the publishes come
+# seconds later), which must make one conflict copy, visible in both.
+# until_ok SECONDS DESC CMD...: CMD succeeds within SECONDS (polled).
+until_ok() {
+    local limit=$1 desc=$2 start=$SECONDS
+    shift 2
+    while ! "$@" >/dev/null 2>&1; do
+        if [ $((SECONDS - start)) -ge "$limit" ]; then
+            fail "$desc (not within $limit s)" "$("$@" 2>&1)"
+            return 1
+        fi
+        sleep 0.5
+    done
+    pass "$desc (after $((SECONDS - start)) s)"
 }
-if [ "${COFFER_RUN_WAITING:-0}" = 1 ]; then
-    both_at_once
-else
-    log "SKIP (waits for issue 13; COFFER_RUN_WAITING=1 runs it): both devices mounted at once"
-fi
+content_is() { [ "$(cat "$1" 2>&1)" == "$2" ]; }
+conflict_copy_in() { test -n "$(find "$1/docs" -name 'note (conflict * [0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9] [0-9]*).txt' | head -n 1)"; }
+same_digest() {
+    local a b
+    a=$(coffer status --digest "$A_MNT" 2>&1) && b=$(coffer status --digest "$B_MNT" 2>&1) && [ "$a" == "$b" ]
+}
+log "both devices mounted at once, auto-sync every 2 s"
+device A
+coffer_mount -o sync_interval=2 || fatal "A: mount for the concurrent session"
+device B
+coffer_mount -o sync_interval=2 || fatal "B: mount for the concurrent session"
+ls -la "$A_MNT" "$A_MNT/docs" "$A_MNT/from-B" "$B_MNT" "$B_MNT/docs" >/dev/null  # listings the kernels cache
+cat "$A_MNT/docs/note.txt" "$B_MNT/docs/note.txt" >/dev/null
+mkdir "$A_MNT/only-A" && printf 'A at once\n' >"$A_MNT/only-A/a.txt"
+printf 'B at once\n' >"$B_MNT/from-B/b-at-once.txt"
+printf 'A edits the note\n' >>"$A_MNT/docs/note.txt"
+printf 'B edits the note\n' >>"$B_MNT/docs/note.txt"
+until_ok 90 "A sees B's new file without a remount" content_is "$A_MNT/from-B/b-at-once.txt" "B at once"
+until_ok 90 "B sees A's new folder and file without a remount" content_is "$B_MNT/only-A/a.txt" "A at once"
+until_ok 90 "A: the conflict copy of the note shows" conflict_copy_in "$A_MNT"
+until_ok 90 "B: the conflict copy of the note shows" conflict_copy_in "$B_MNT"
+until_ok 90 "A and B converge: coffer status --digest equal" same_digest
+notes_a=$(cat "$A_MNT"/docs/note*.txt 2>&1)
+assert_match "A edits the note" "$notes_a" "A: A's edit of the note survives"
+assert_match "B edits the note" "$notes_a" "A: B's edit of the note survives"
+assert_eq "$(coffer conflicts "$A_MNT" 2>&1)" "$(coffer conflicts "$B_MNT" 2>&1)" "coffer conflicts: the same on A and B"
+assert_eq 1 "$(coffer conflicts "$A_MNT" 2>/dev/null | wc -l)" "coffer conflicts: one copy"
+tree_digest "$A_MNT" >"$T/digest.concurrent-a"
+tree_digest "$B_MNT" >"$T/digest.concurrent-b"
+assert_file_eq "$T/digest.concurrent-a" "$T/digest.concurrent-b" "A and B hold the same tree"
+coffer_unmount "$A_MNT" >/dev/null || fail "A: coffer unmount exit $?"
+coffer_unmount "$B_MNT" >/dev/null || fail "B: coffer unmount exit $?"
+wait_sync "after the concurrent session"
 
 # Nothing in either instance's log about discovery, relays, NAT or STUN,
 # usage or crash reports: the switched-off features never started.
