@@ -14,6 +14,7 @@
 // captured the same way as they are made, and a merge runs only when all of
 // them are published (every one is in a segment it can apply again).
 #include <malloc.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <cstring>
@@ -206,6 +207,16 @@ Status Core::tell_kernel(const index::Index::Touched& t, MergeReport& rep) {
         return {};
     };
     for (const auto& [parent, sealed] : t.entries) COFFER_TRY(add_entry(parent, sealed));
+    // A changed regular file's entries too: with the write-back cache the
+    // kernel keeps its own size of a file it holds, whatever getattr says;
+    // forgetting the entries lets it drop the inode (unless open) and look
+    // it up afresh.
+    for (Ino ino : t.nodes) {
+        COFFER_ASSIGN(auto n, ix_->node(ino));
+        if (!n || !S_ISREG(n->mode)) continue;
+        COFFER_ASSIGN(auto links, ix_->dirents_of(ino));
+        for (const auto& d : links) COFFER_TRY(add_entry(d.parent, d.name_sealed));
+    }
     for (int64_t id : t.entry_ids) {
         COFFER_ASSIGN(auto d, ix_->dirent_by_id(id));
         if (d) COFFER_TRY(add_entry(d->parent, d->name_sealed));
