@@ -301,6 +301,13 @@ Status Index::touched_by(ByteSpan changes, Touched& out) {
     return {};
 }
 
+Result<std::vector<Ino>> Index::nlink_mismatches() {
+    return all_inos(db_->cached(
+        "SELECT n.ino FROM nodes n WHERE ((n.mode & 61440) = 32768 AND "
+        "n.nlink != (SELECT count(*) FROM dirents d WHERE d.child = n.ino)) OR "
+        "((n.mode & 61440) = 16384 AND n.ino != 1 AND (n.nlink = 0) = EXISTS(SELECT 1 FROM dirents d WHERE d.child = n.ino))"));
+}
+
 Result<std::optional<DirentRow>> Index::dirent_by_id(int64_t id) {
     Stmt& s = db_->cached("SELECT id, parent, tag, name, child FROM dirents WHERE id=?");
     s.bind(1, id);

@@ -203,17 +203,31 @@ private:
         }
         COFFER_TRY(ix_.delete_tomb(n.ino));
         COFFER_TRY(place(parent, name, n.ino, is_dir(n.mode), origin_.device_name, op_.hlc));
-        n.nlink = is_dir(n.mode) ? 2 : 1;
-        if (is_dir(n.mode)) {
-            // Its subfolders that are still linked count again.
-            COFFER_TRY(ix_.list_dirents(n.ino, 0, [&](const index::DirentRow& d) {
-                auto child = ix_.node(d.child);
-                if (child.ok() && *child && is_dir((*child)->mode)) ++n.nlink;
-                return true;
-            }));
-        }
+        COFFER_TRY(count_links(n));
         COFFER_TRY(ix_.update_node(n));
         return touch(parent, is_dir(n.mode) ? 1 : 0);
+    }
+
+    // Sets n.nlink from what links it: its entries, or for a folder 2 and
+    // one per subfolder (the caller saves n).
+    Status count_links(NodeRow& n) {
+        if (!is_dir(n.mode)) {
+            COFFER_ASSIGN(auto links, ix_.dirents_of(n.ino));
+            n.nlink = static_cast<uint32_t>(links.size());
+            return {};
+        }
+        n.nlink = 2;
+        Status st;
+        COFFER_TRY(ix_.list_dirents(n.ino, 0, [&](const index::DirentRow& d) {
+            auto child = ix_.node(d.child);
+            if (!child.ok()) {
+                st = std::move(child).error();
+                return false;
+            }
+            if (*child && is_dir((*child)->mode)) ++n.nlink;
+            return true;
+        }));
+        return st;
     }
 
     // Removes one entry; a node left with no name keeps its row as a tomb.
@@ -349,14 +363,13 @@ private:
             if (src->parent != dp->ino) COFFER_TRY(touch(*old_parent, is_dir(moved->mode) ? -1 : 0));
         } else {
             COFFER_TRY(ix_.delete_tomb(moved->ino));
-            moved->nlink = is_dir(moved->mode) ? 2 : 0;  // +1 for a file below
         }
         COFFER_ASSIGN(dp, ix_.node(dp->ino));
         COFFER_TRY(place(*dp, r.dst_name, moved->ino, is_dir(moved->mode), origin_.device_name, op_.hlc));
         bool counts = is_dir(moved->mode) && (!src || src->parent != dp->ino);
         COFFER_TRY(touch(*dp, counts ? 1 : 0));
         COFFER_ASSIGN(moved, ix_.node(moved->ino));
-        if (!src && !is_dir(moved->mode)) moved->nlink += 1;
+        if (!src) COFFER_TRY(count_links(*moved));  // it was deleted: the move brought it back
         moved->ctime = t_;
         return ix_.update_node(*moved);
     }

@@ -373,6 +373,9 @@ Status Core::drop_staged(Ino ino) {
     COFFER_ASSIGN(auto n, ix_->node(ino));
     if (!n || !n->content_dirty) return {};
     n->content_dirty = false;
+    // Its size and times are now this device's alone: the next merge
+    // undoes them (merge.cpp, "local_diverged").
+    COFFER_TRY(ix_->set_meta_int("local_diverged", 1));
     return ix_->update_node(*n);
 }
 

@@ -7,8 +7,6 @@
 #include <sys/stat.h>
 
 #include <algorithm>
-#include <cstdio>
-#include <cstdlib>
 
 #include "coffer/util/bytes.h"
 #include "core.h"
@@ -42,7 +40,6 @@ Result<std::string> Core::digest() {
         COFFER_ASSIGN(auto row, ix_->node(ino));
         if (!row) return make_error(Code::corrupt, "index: an entry points at a missing node");
         const index::NodeRow& n = *row;
-        if (getenv("COFFER_DIGEST_DUMP")) fprintf(stderr, "DUMP %s node %s mode %o uid %u gid %u nlink %u size %lu mtime %ld ver %s\n", device_name_.c_str(), n.gid.hex().c_str(), n.mode, n.uid, n.gid_owner, n.nlink, (unsigned long)n.size, (long)n.mtime, n.version.hex().c_str());
         h.update(n.gid.b);
         put_u64(h, n.mode);
         put_u64(h, n.uid);
@@ -71,7 +68,6 @@ Result<std::string> Core::digest() {
         std::sort(xattrs.begin(), xattrs.end());
         put_u64(h, xattrs.size());
         for (const auto& [name, value] : xattrs) {
-            if (getenv("COFFER_DIGEST_DUMP")) fprintf(stderr, "DUMP %s   xattr %s=%zu\n", device_name_.c_str(), name.c_str(), value.size());
             put_str(h, name);
             put_u64(h, value.size());
             h.update(value);
@@ -93,7 +89,7 @@ Result<std::string> Core::digest() {
         put_u64(h, entries.size());
         // Children are hashed after the whole list, deepest-first: push in
         // reverse so the first name is walked first.
-        for (const auto& e : entries) { put_str(h, e.name); if (getenv("COFFER_DIGEST_DUMP")) fprintf(stderr, "DUMP %s   entry %s\n", device_name_.c_str(), e.name.c_str()); }
+        for (const auto& e : entries) put_str(h, e.name);
         for (auto it = entries.rbegin(); it != entries.rend(); ++it) stack.push_back(it->child);
     }
     return to_hex(h.finish());

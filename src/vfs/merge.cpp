@@ -41,6 +41,13 @@ Bytes order_key(format::Hlc hlc, const Id128& device, uint64_t seq) {
 const Bytes kLocalKey(32, 0xff);
 const Bytes kNeverKey(32, 0x00);
 
+// The key just before k (k is never all zeros: a clock is never zero).
+Bytes key_before(Bytes k) {
+    for (size_t i = k.size(); i-- > 0;)
+        if (k[i]-- != 0) break;
+    return k;
+}
+
 int key_cmp(ByteSpan a, ByteSpan b) { return std::memcmp(a.data(), b.data(), std::min(a.size(), b.size())); }
 
 Bytes encode_segs(const std::vector<SegId>& segs) {
@@ -330,26 +337,38 @@ Result<MergeReport> Core::merge_locked() {
     // this device's segments since then (all published, checked above).
     COFFER_TRY(file_local_changes(/*restart=*/false));
     COFFER_ASSIGN(int64_t own_from, ix_->meta_int("merge_own_from", 0));
+    Bytes own_first;  // the key of this device's first segment since the last merge
     if (own_from > 0) {
         COFFER_ASSIGN(int64_t from_hlc, ix_->meta_int("merge_own_from_hlc", 0));
         COFFER_ASSIGN(auto self, ix_->device(device_));
         if (!self) return make_error(Code::internal, "local index: this device's newest segment is not recorded");
         std::vector<SegId> own;
         for (uint64_t s = static_cast<uint64_t>(own_from); s <= self->seq; ++s) own.emplace_back(device_, s);
-        COFFER_TRY(ix_->relabel_undo(kLocalKey, order_key(static_cast<format::Hlc>(from_hlc), device_, own_from),
+        own_first = order_key(static_cast<format::Hlc>(from_hlc), device_, own_from);
+        COFFER_TRY(ix_->relabel_undo(kLocalKey, own_first,
                                      order_key(self->hlc, device_, self->seq), encode_segs(own)));
         COFFER_TRY(ix_->set_meta_int("merge_own_from", 0));
     } else {
         COFFER_TRY(ix_->relabel_undo(kLocalKey, kNeverKey, kNeverKey, {}));
     }
     COFFER_TRY(prune_undo());
-    if (todo.empty()) {
+    // Local changes that did more than their segments say (content staged
+    // and then dropped with a deleted file leaves that file's row as this
+    // device alone has it) are undone and their segments applied again, so
+    // the row is every device's.
+    COFFER_ASSIGN(int64_t diverged, ix_->meta_int("local_diverged", 0));
+    const bool normalize = diverged && !own_first.empty();
+    if (diverged) COFFER_TRY(ix_->set_meta_int("local_diverged", 0));
+    if (todo.empty() && !normalize) {
         if (!opts_.read_only) COFFER_TRY(ix_->capture_begin());
         return rep;  // the committer commits the bookkeeping
     }
-    const Bytes first = todo.front()->key;
+    // Undo from the first new segment, or from this device's own since the
+    // last merge when they are to be normalized and sort earlier.
+    Bytes first = todo.empty() ? kLocalKey : todo.front()->key;
+    if (normalize && key_cmp(own_first, first) <= 0) first = key_before(own_first);
     COFFER_ASSIGN(int64_t pruned_below, ix_->meta_int("undo_pruned_below", 0));
-    if (todo.front()->seg.hlc < static_cast<uint64_t>(pruned_below))
+    if (!todo.empty() && todo.front()->seg.hlc < static_cast<uint64_t>(pruned_below))
         log::warn("merge: a segment of device " + todo.front()->seg.device.hex() +
                   " sorts before changes too old to undo: it is applied after them, and this device's tree may "
                   "differ from others' until a new local state is made");

@@ -237,6 +237,9 @@ public:
     };
     Status touched_by(ByteSpan changes, Touched& out);
     Result<std::optional<DirentRow>> dirent_by_id(int64_t id);
+    // Regular files whose link count differs from their entries (a check
+    // for tests and fsck).
+    Result<std::vector<Ino>> nlink_mismatches();
 
     // Hands the page cache's unused memory back (after a big publish).
     void release_memory();
