@@ -255,7 +255,12 @@ private:
 
     Status apply(const format::OpCreate& c) NO_THREAD_SAFETY_ANALYSIS {
         COFFER_ASSIGN(auto known, node(c.node));
-        if (known) return skip("it creates a node that exists");
+        if (known) {
+            // A conflict copy journaled by the device that edited it: here
+            // the merge made it already.
+            if (known->conflict) return {};
+            return skip("it creates a node that exists");
+        }
         COFFER_ASSIGN(auto parent, node(c.parent));
         if (!parent || !is_dir(parent->mode)) return skip("its folder is unknown");
         COFFER_TRY(revive(*parent));

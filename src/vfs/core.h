@@ -159,6 +159,7 @@ private:
     // (`plain` is the caller's buffer, reused across calls).
     Result<format::Op> open_pending(ByteSpan sealed, Bytes& plain) const;
     bool about_a_removed_node(const format::Op& op) REQUIRES(mu_);
+    Status materialize_copy(const index::NodeRow& n) REQUIRES(mu_);
     Status ensure_tx() REQUIRES(mu_);
     Status commit_locked(bool durable) REQUIRES(mu_);
     void maybe_delete(Ino ino) REQUIRES(mu_);

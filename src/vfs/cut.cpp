@@ -46,6 +46,32 @@ size_t content_op_bound(const NodeCut& n, uint64_t extent_size) {
 
 }  // namespace
 
+// A conflict copy exists because of the order this device merged in; a
+// segment that arrives later may sort so that another version is the one
+// displaced, and the copy is then not made. Before its first edit is
+// published, the copy is journaled as a create (where it is now), so that
+// the edit always has a file to land in: where the copy exists the create
+// does nothing. Caller holds mu_.
+Status Core::materialize_copy(const index::NodeRow& n) {
+    COFFER_ASSIGN(auto links, ix_->dirents_of(n.ino));
+    if (links.empty()) return {};
+    COFFER_ASSIGN(auto parent, ix_->node(links.front().parent));
+    if (!parent) return {};
+    COFFER_ASSIGN(std::string name, names_.open_name(parent->gid, links.front().name_sealed));
+    format::OpCreate c;
+    c.node = n.gid;
+    c.parent = parent->gid;
+    c.name = std::move(name);
+    c.mode = n.mode;
+    c.uid = n.uid;
+    c.gid = n.gid_owner;
+    c.times = format::Times{n.atime, n.mtime, n.ctime};
+    Bytes plain = format::encode_op(format::Op{clock_.next(), std::move(c)});
+    COFFER_TRY(ensure_tx());
+    COFFER_TRY(ix_->add_pending(crypto::seal(local_key_, plain, as_bytes("CFPO"))));
+    return {};
+}
+
 Result<Cut> Core::take_cut() {
     MutexLock lk(mu_);
     COFFER_TRY(commit_locked(true));
@@ -56,6 +82,7 @@ Result<Cut> Core::take_cut() {
     for (Ino ino : dirty) {
         COFFER_ASSIGN(auto n, ix_->node(ino));
         if (!n || !S_ISREG(n->mode) || n->nlink == 0) continue;  // removed: nothing to publish
+        if (n->conflict && !n->key_owner.is_zero()) COFFER_TRY(materialize_copy(*n));
         NodeCut c;
         c.ino = ino;
         c.shrinks = shrinks_[ino];
