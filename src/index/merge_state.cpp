@@ -179,9 +179,20 @@ Result<Bytes> Index::capture_take() {
 }
 
 namespace {
-int abort_on_conflict(void* ctx, int, sqlite3_changeset_iter*) {
-    *static_cast<bool*>(ctx) = true;
-    return SQLITE_CHANGESET_ABORT;
+// An undo puts back the rows as they were: a row changed since by what no
+// capture saw (a local-only flag) is overwritten, one already gone is left
+// gone. A constraint broken on the way is a real mismatch: abort.
+int restore_on_conflict(void* ctx, int kind, sqlite3_changeset_iter*) {
+    switch (kind) {
+        case SQLITE_CHANGESET_DATA:
+        case SQLITE_CHANGESET_CONFLICT:
+            return SQLITE_CHANGESET_REPLACE;
+        case SQLITE_CHANGESET_NOTFOUND:
+            return SQLITE_CHANGESET_OMIT;
+        default:
+            *static_cast<bool*>(ctx) = true;
+            return SQLITE_CHANGESET_ABORT;
+    }
 }
 }  // namespace
 
@@ -214,7 +225,7 @@ Status Index::apply_undo(ByteSpan changes) {
     bool conflict = false;
     sqlite3* db = db_->raw();
     int rc = sqlite3changeset_apply(db, static_cast<int>(changes.size()), const_cast<uint8_t*>(changes.data()),
-                                    nullptr, abort_on_conflict, &conflict);
+                                    nullptr, restore_on_conflict, &conflict);
     if (conflict)
         return make_error(Code::internal, "local index: the merge's undo log does not match the tree "
                                           "(rebuild the local state with a new --state folder)");

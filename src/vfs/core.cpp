@@ -136,6 +136,10 @@ Status Core::start() {
     COFFER_ASSIGN(int64_t hlc, ix_->meta_int("hlc", 0));
     clock_.observe(static_cast<format::Hlc>(hlc));
 
+    // Every change to the tree from here on is captured for the undo log
+    // (merge.cpp), this start's own included.
+    if (!opts_.read_only) COFFER_TRY(ix_->capture_begin());
+
     // Nodes left with no name keep their rows (a merge may bring them
     // back), not their staged bytes (deleted here, never to be published).
     COFFER_ASSIGN(auto orphans, ix_->orphan_nodes());
