@@ -247,10 +247,13 @@ private:
     // content changed since (the edit wins) or a folder has entries the
     // deleter did not see (they win). Journal 1 did not record what a
     // delete saw: its deletes always win, as they did.
+    // A version the remover wrote itself is one it saw (its segments are in
+    // its own past): that covers a delete recorded while this device's
+    // publish of the file was under way, which saw the version before.
     Result<bool> may_remove(const NodeRow& n, const Id128& seen) {
         if (is_dir(n.mode)) return ix_.dir_empty(n.ino);
         if (origin_.journal < 2 || !S_ISREG(n.mode)) return true;
-        return n.version == seen;
+        return n.version == seen || n.version_device == origin_.device;
     }
 
     Status apply(const format::OpCreate& c) NO_THREAD_SAFETY_ANALYSIS {
