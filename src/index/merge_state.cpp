@@ -56,13 +56,7 @@ Result<std::vector<DirentRow>> Index::dirents_of(Ino child) {
     for (;;) {
         COFFER_ASSIGN(bool row, s.step());
         if (!row) break;
-        DirentRow d;
-        d.id = s.col_int(0);
-        d.parent = static_cast<Ino>(s.col_int(1));
-        d.tag = copy(s.col_blob(2));
-        d.name_sealed = copy(s.col_blob(3));
-        d.child = static_cast<Ino>(s.col_int(4));
-        out.push_back(std::move(d));
+        out.push_back(read_dirent(s));
     }
     return out;
 }
@@ -324,12 +318,7 @@ Result<std::optional<DirentRow>> Index::dirent_by_id(int64_t id) {
     s.bind(1, id);
     COFFER_ASSIGN(bool row, s.step());
     if (!row) return std::optional<DirentRow>{};
-    DirentRow d;
-    d.id = s.col_int(0);
-    d.parent = static_cast<Ino>(s.col_int(1));
-    d.tag = copy(s.col_blob(2));
-    d.name_sealed = copy(s.col_blob(3));
-    d.child = static_cast<Ino>(s.col_int(4));
+    DirentRow d = read_dirent(s);
     s.reset();
     return std::optional<DirentRow>(std::move(d));
 }

@@ -23,6 +23,16 @@ inline Result<std::vector<Ino>> all_inos(Stmt& s) {
     }
     return out;
 }
+// A dirents row selected as (id, parent, tag, name, child).
+inline DirentRow read_dirent(const Stmt& s) {
+    DirentRow d;
+    d.id = s.col_int(0);
+    d.parent = static_cast<Ino>(s.col_int(1));
+    d.tag = copy(s.col_blob(2));
+    d.name_sealed = copy(s.col_blob(3));
+    d.child = static_cast<Ino>(s.col_int(4));
+    return d;
+}
 // The most rows each in-memory cache holds.
 constexpr size_t kCacheMax = 50000;  // ~15 MiB of node rows at most
 

@@ -7,17 +7,6 @@ namespace coffer::index {
 using namespace rows;
 
 // ---------------------------------------------------------------- dirents
-namespace {
-DirentRow read_dirent(const Stmt& s) {
-    DirentRow d;
-    d.id = s.col_int(0);
-    d.parent = static_cast<Ino>(s.col_int(1));
-    d.tag = copy(s.col_blob(2));
-    d.name_sealed = copy(s.col_blob(3));
-    d.child = static_cast<Ino>(s.col_int(4));
-    return d;
-}
-}  // namespace
 
 Result<std::optional<DirentRow>> Index::dirent(Ino parent, ByteSpan tag) {
     Stmt& s = db_->cached("SELECT id, parent, tag, name, child FROM dirents WHERE parent=? AND tag=?");
