@@ -17,13 +17,6 @@
 
 namespace coffer::sync {
 
-namespace {
-bool is_hex(std::string_view s, size_t n) {
-    return s.size() == n && std::all_of(s.begin(), s.end(), [](char c) {
-               return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-           });
-}
-}  // namespace
 
 namespace {
 struct ScratchDir {
@@ -106,7 +99,7 @@ Result<FsckReport> fsck(store::Vault& vault, const format::Header& header, const
     // files, conflict copies, desktop.ini, …) are listed as foreign.
     COFFER_ASSIGN(auto devices, vault.backend().list("journal"));
     for (const auto& d : devices) {
-        if (!is_hex(d, 32)) {
+        if (!is_lower_hex(d, 32)) {
             report.foreign.push_back("journal/" + d);
             continue;
         }
@@ -116,7 +109,7 @@ Result<FsckReport> fsck(store::Vault& vault, const format::Header& header, const
             continue;
         }
         for (const auto& n : *segs) {
-            if (is_hex(n, 16)) report.segments += 1;
+            if (is_lower_hex(n, 16)) report.segments += 1;
             else report.foreign.push_back("journal/" + d + "/" + n);
         }
     }
@@ -149,14 +142,14 @@ Result<FsckReport> fsck(store::Vault& vault, const format::Header& header, const
     for (const auto& id : referenced) ref.insert(id.hex());
     COFFER_ASSIGN(auto prefixes, vault.backend().list("objects"));
     for (const auto& p : prefixes) {
-        auto names = is_hex(p, 2) ? vault.backend().list("objects/" + p) : Result<std::vector<std::string>>(
+        auto names = is_lower_hex(p, 2) ? vault.backend().list("objects/" + p) : Result<std::vector<std::string>>(
                                                                               make_error(Code::invalid, "foreign"));
         if (!names.ok()) {
             report.foreign.push_back("objects/" + p);
             continue;
         }
         for (const auto& n : *names) {
-            if (!is_hex(n, 32) || n.compare(0, 2, p) != 0) {
+            if (!is_lower_hex(n, 32) || n.compare(0, 2, p) != 0) {
                 report.foreign.push_back("objects/" + p + "/" + n);
                 continue;
             }

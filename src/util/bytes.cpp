@@ -30,6 +30,13 @@ Result<Id128> Id128::from_hex(std::string_view s) {
     return id;
 }
 
+bool is_lower_hex(std::string_view s, size_t n) {
+    if (s.size() != n) return false;
+    for (char c : s)
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+    return true;
+}
+
 std::string to_hex(ByteSpan data) {
     std::string s;
     s.reserve(data.size() * 2);

@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "coffer/util/log.h"
@@ -69,11 +70,6 @@ Result<std::vector<SegId>> decode_segs(ByteSpan b) {
     return out;
 }
 
-bool is_hex(std::string_view s, size_t n) {
-    return s.size() == n && std::all_of(s.begin(), s.end(), [](char c) {
-               return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-           });
-}
 std::string seq_name(const Id128& dev, uint64_t seq) { return format::segment_path(dev, seq); }
 }  // namespace
 
@@ -141,12 +137,12 @@ Status Core::scan_journal(std::vector<std::unique_ptr<Incoming>>& out) {
     journal_gaps_.clear();
     gap_waiters_.clear();
     for (const auto& dev_hex : devices) {
-        if (!is_hex(dev_hex, 32)) continue;  // not coffer's (a sync client's file)
+        if (!is_lower_hex(dev_hex, 32)) continue;  // not coffer's (a sync client's file)
         COFFER_ASSIGN(Id128 dev, Id128::from_hex(dev_hex));
         COFFER_ASSIGN(auto names, vault_.backend().list("journal/" + dev_hex));
         std::vector<uint64_t> seqs;
         for (const auto& n : names)
-            if (is_hex(n, 16)) seqs.push_back(std::stoull(n, nullptr, 16));
+            if (is_lower_hex(n, 16)) seqs.push_back(std::stoull(n, nullptr, 16));
         std::sort(seqs.begin(), seqs.end());
         seqs.erase(std::unique(seqs.begin(), seqs.end()), seqs.end());
         format::Hash32 prev{};
@@ -275,32 +271,26 @@ Result<MergeReport> Core::merge_locked() {
     auto have = [&](const Id128& dev, uint64_t seq, const format::Hash32* head, std::string& why) -> Result<bool> {
         mu_.assert_held();
         if (seq == 0) return true;
-        if (dev == device_) {
-            if (static_cast<int64_t>(seq) >= own_next) {
-                why = "names a segment of this device that it never published: " + seq_name(dev, seq);
-                return false;
-            }
-        } else if (!ready.count({dev, seq})) {
-            COFFER_ASSIGN(auto known, ix_->segment_hash(dev, seq));
-            if (!known) {
-                why = "waits for " + seq_name(dev, seq);
-                return false;
-            }
-            if (head && !crypto::equal(*known, *head)) {
-                why = "names a different " + seq_name(dev, seq) + " than this device applied (a fork or tampering)";
-                return false;
-            }
-            return true;
+        if (dev == device_ && static_cast<int64_t>(seq) >= own_next) {
+            why = "names a segment of this device that it never published: " + seq_name(dev, seq);
+            return false;
         }
-        if (head) {
-            COFFER_ASSIGN(auto known, ix_->segment_hash(dev, seq));
-            format::Hash32 h{};
-            if (known) std::copy(known->begin(), known->end(), h.begin());
-            else if (auto it = by_id.find({dev, seq}); it != by_id.end()) h = it->second->hash;
-            if (h != *head) {
-                why = "names a different " + seq_name(dev, seq) + " than this device holds (a fork or tampering)";
-                return false;
-            }
+        // Its hash: applied here (this device's own included), or ready in this merge.
+        std::optional<format::Hash32> h;
+        COFFER_ASSIGN(auto known, ix_->segment_hash(dev, seq));
+        if (known && known->size() == format::Hash32{}.size()) {
+            h.emplace();
+            std::copy(known->begin(), known->end(), h->begin());
+        } else if (ready.count({dev, seq})) {
+            h = by_id.at({dev, seq})->hash;
+        }
+        if (!h) {
+            why = "waits for " + seq_name(dev, seq);
+            return false;
+        }
+        if (head && *h != *head) {
+            why = "names a different " + seq_name(dev, seq) + " than this device holds (a fork or tampering)";
+            return false;
         }
         return true;
     };

@@ -30,6 +30,8 @@ struct Id128 {
 };
 
 std::string to_hex(ByteSpan data);
+// Exactly n lowercase hex digits: how coffer names vault files (ids, sequence numbers).
+bool is_lower_hex(std::string_view s, size_t n);
 Result<Bytes> from_hex(std::string_view hex);
 inline ByteSpan as_bytes(std::string_view s) {
     return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
